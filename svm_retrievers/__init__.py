@@ -1,0 +1,20 @@
+"""svm-retrievers: exemplar-SVM, kNN and hybrid retrieval that keeps every score.
+
+The core (:class:`SVMIndex`) needs only numpy and scikit-learn; the LangChain and LlamaIndex
+adapters live in :mod:`svm_retrievers.langchain` and :mod:`svm_retrievers.llama_index`.
+"""
+
+from .index import Hit, Scores, SVMIndex
+from .params import ScoringParams
+from .validation import MODES
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MODES",
+    "Hit",
+    "SVMIndex",
+    "Scores",
+    "ScoringParams",
+    "__version__",
+]

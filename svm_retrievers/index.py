@@ -1,0 +1,585 @@
+"""``SVMIndex``: stored vectors, ids and payload; kNN, exemplar-SVM and hybrid search."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .params import ScoringParams
+from .scoring import fuse, top_k
+from .solvers import SVMProblem, SVMSolution, get_solver
+from .validation import check_ids, check_k, check_matrix, check_optional_list, check_vector
+
+Where = Callable[[Mapping[str, Any]], bool] | Mapping[str, Any]
+"""A metadata filter: a predicate on a document's metadata, or a dict of required values."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked document with every score the index computes.
+
+    ``score`` is the score of the mode that ranked the results; ``knn_score`` (cosine),
+    ``svm_score`` (exemplar-SVM decision value) and ``hybrid_score`` (fusion of both) are
+    always present. ``text`` and ``metadata`` are copies of what was stored.
+    """
+
+    id: str
+    score: float
+    knn_score: float
+    svm_score: float
+    hybrid_score: float
+    rank: int
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def scores(self) -> dict[str, float]:
+        """The three scores as a dict, ready to merge into document metadata."""
+        return {
+            "knn_score": self.knn_score,
+            "svm_score": self.svm_score,
+            "hybrid_score": self.hybrid_score,
+        }
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Every candidate's three scores, aligned with ``ids`` (index order)."""
+
+    ids: list[str]
+    knn: np.ndarray
+    svm: np.ndarray
+    hybrid: np.ndarray
+    positive_svm: np.ndarray
+    """Decision values of the SVM's positives (the query first, then any extra positives)."""
+
+    def by_mode(self, mode: str) -> np.ndarray:
+        """The score vector that ``mode`` ranks by."""
+        return {"knn": self.knn, "svm": self.svm, "hybrid": self.hybrid}[mode]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """An immutable state of the index; writers publish a new one, readers keep theirs."""
+
+    vectors: np.ndarray
+    ids: tuple[str, ...]
+    row_of: Mapping[str, int]
+    texts: tuple[str | None, ...]
+    metadatas: tuple[Mapping[str, Any], ...]
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One query, resolved against a snapshot."""
+
+    query: np.ndarray
+    positives: np.ndarray
+    extra_negatives: np.ndarray
+    rows: np.ndarray | None  # candidate rows (None: every row)
+    hidden: frozenset[int]  # candidate rows never returned (explicit negatives by id)
+
+
+class SVMIndex:
+    """An in-memory index that ranks documents by kNN, an exemplar SVM, or a hybrid of both.
+
+    Vectors are stored once, L2-normalized, as ``dtype`` (float32 by default). Every search
+    computes all three scores for every candidate and returns the top ``k`` by the chosen
+    ``mode``. Scoring parameters (see :class:`~svm_retrievers.params.ScoringParams`) are set
+    per index and may be overridden per call.
+
+    Example:
+        >>> import numpy as np
+        >>> from svm_retrievers import SVMIndex
+        >>> rng = np.random.default_rng(0)
+        >>> index = SVMIndex.from_embeddings(rng.normal(size=(50, 8)), ids=[f"d{i}" for i in range(50)])
+        >>> hits = index.search(rng.normal(size=8), k=3, mode="svm")
+        >>> len(hits), sorted(hits[0].scores())
+        (3, ['hybrid_score', 'knn_score', 'svm_score'])
+
+    Thread safety: ``search``, ``search_batch`` and ``get_scores`` may run from any number
+    of threads, concurrently with ``add`` and ``delete``; each search sees the index either
+    wholly before or wholly after a change. Writers are serialized.
+    """
+
+    def __init__(self, dim: int | None = None, *, dtype: Any = np.float32, **params: Any) -> None:
+        self.params = ScoringParams(**params)
+        self._dtype = np.dtype(dtype)
+        if self._dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            msg = f"dtype must be float32 or float64, got {self._dtype}"
+            raise TypeError(msg)
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            msg = f"dim must be a positive integer or None, got {dim!r}"
+            raise ValueError(msg)
+        self._dim = dim
+        self._write_lock = threading.Lock()
+        self._snap = _Snapshot(
+            vectors=np.zeros((0, dim or 0), dtype=self._dtype),
+            ids=(),
+            row_of={},
+            texts=(),
+            metadatas=(),
+        )
+        self.embedder: Any = None
+        """An optional embedder saved and loaded with the index (see ``svm_retrievers.embeddings``)."""
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_embeddings(
+        cls,
+        vectors: Any,
+        ids: Sequence[str] | None = None,
+        *,
+        texts: Sequence[str | None] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        dtype: Any = np.float32,
+        **params: Any,
+    ) -> SVMIndex:
+        """Build an index from an ``(N, D)`` array-like of document vectors.
+
+        ``ids`` default to ``"0" .. "N-1"``; ``texts`` and ``metadatas`` are optional
+        payload returned with each hit. ``params`` are :class:`ScoringParams` fields.
+        """
+        matrix = check_matrix(vectors, "vectors", dtype=dtype)
+        index = cls(matrix.shape[1], dtype=dtype, **params)
+        index._add_normalized(matrix, ids, texts, metadatas)
+        return index
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dim(self) -> int | None:
+        """The vector dimension (``None`` until the first vectors arrive)."""
+        return self._dim
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Storage dtype of the vectors."""
+        return self._dtype
+
+    @property
+    def ids(self) -> list[str]:
+        """Document ids in storage order."""
+        return list(self._snap.ids)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The stored L2-normalized vectors (read-only view, rows aligned with :attr:`ids`)."""
+        return self._snap.vectors
+
+    def __len__(self) -> int:
+        return len(self._snap.ids)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._snap.row_of
+
+    def __repr__(self) -> str:
+        return (
+            f"SVMIndex(n={len(self)}, dim={self._dim}, dtype={self._dtype.name}, "
+            f"mode={self.params.mode!r}, C={self.params.C})"
+        )
+
+    def get(self, doc_id: str) -> tuple[str | None, dict[str, Any]]:
+        """The stored ``(text, metadata)`` of ``doc_id`` (metadata is a copy)."""
+        snap = self._snap
+        row = snap.row_of.get(doc_id)
+        if row is None:
+            msg = f"unknown id {doc_id!r}"
+            raise KeyError(msg)
+        return snap.texts[row], copy.deepcopy(dict(snap.metadatas[row]))
+
+    def texts(self) -> list[str | None]:
+        """Stored texts in storage order."""
+        return list(self._snap.texts)
+
+    def metadatas(self) -> list[dict[str, Any]]:
+        """Copies of the stored metadata dicts in storage order."""
+        return [copy.deepcopy(dict(m)) for m in self._snap.metadatas]
+
+    # ------------------------------------------------------------------ writes
+    def add(
+        self,
+        vectors: Any,
+        ids: Sequence[str] | None = None,
+        *,
+        texts: Sequence[str | None] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Add documents; returns their ids. Ids must be new and unique."""
+        matrix = check_matrix(vectors, "vectors", dim=self._dim, dtype=self._dtype)
+        return self._add_normalized(matrix, ids, texts, metadatas)
+
+    def _add_normalized(
+        self,
+        matrix: np.ndarray,
+        ids: Sequence[str] | None,
+        texts: Sequence[str | None] | None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None,
+    ) -> list[str]:
+        n = matrix.shape[0]
+        text_list = check_optional_list(texts, n, "texts") or [None] * n
+        for i, text in enumerate(text_list):
+            if text is not None and not isinstance(text, str):
+                msg = f"texts[{i}] must be a str or None, got {type(text).__name__}"
+                raise TypeError(msg)
+        meta_list = check_optional_list(metadatas, n, "metadatas") or [None] * n
+        metas: list[Mapping[str, Any]] = []
+        for i, meta in enumerate(meta_list):
+            if meta is not None and not isinstance(meta, Mapping):
+                msg = f"metadatas[{i}] must be a dict or None, got {type(meta).__name__}"
+                raise TypeError(msg)
+            metas.append(copy.deepcopy(dict(meta or {})))
+        with self._write_lock:
+            old = self._snap
+            if ids is None:
+                new_ids = _fresh_ids(old.row_of, n)
+            else:
+                new_ids = check_ids(ids, n)
+                clash = [i for i in new_ids if i in old.row_of]
+                if clash:
+                    msg = f"ids already in the index: {clash[:5]!r}"
+                    raise ValueError(msg)
+            if self._dim is None:
+                self._dim = matrix.shape[1]
+                base = np.zeros((0, self._dim), dtype=self._dtype)
+            else:
+                base = old.vectors
+            vectors = np.concatenate([base, matrix]) if len(old.ids) else matrix
+            vectors.setflags(write=False)
+            all_ids = old.ids + tuple(new_ids)
+            self._snap = _Snapshot(
+                vectors=vectors,
+                ids=all_ids,
+                row_of={doc_id: row for row, doc_id in enumerate(all_ids)},
+                texts=old.texts + tuple(text_list),
+                metadatas=old.metadatas + tuple(metas),
+            )
+        return list(new_ids)
+
+    def delete(self, ids: Iterable[str]) -> None:
+        """Remove the documents with these ids; every id must be present."""
+        if isinstance(ids, str):
+            msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
+            raise TypeError(msg)
+        targets = list(ids)
+        with self._write_lock:
+            old = self._snap
+            missing = [i for i in targets if i not in old.row_of]
+            if missing:
+                msg = f"unknown id(s) in delete: {missing[:5]!r}"
+                raise KeyError(msg)
+            drop = {old.row_of[i] for i in targets}
+            keep = np.array([r for r in range(len(old.ids)) if r not in drop], dtype=np.int64)
+            vectors = old.vectors[keep]
+            vectors.setflags(write=False)
+            kept_ids = tuple(old.ids[r] for r in keep)
+            self._snap = _Snapshot(
+                vectors=vectors,
+                ids=kept_ids,
+                row_of={doc_id: row for row, doc_id in enumerate(kept_ids)},
+                texts=tuple(old.texts[r] for r in keep),
+                metadatas=tuple(old.metadatas[r] for r in keep),
+            )
+
+    # ------------------------------------------------------------------ reads
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        mode: str | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        where: Where | None = None,
+        positives: Any = None,
+        negatives: Any = None,
+        **params: Any,
+    ) -> list[Hit]:
+        """The top ``k`` documents for ``query`` ranked by ``mode``, best first.
+
+        Args:
+            query: a 1-D vector of the index's dimension (or ``None`` when ``positives``
+                are given: "more like these").
+            k: how many hits; more than the candidates returns them all.
+            mode: ``"svm"``, ``"knn"`` or ``"hybrid"`` (default: the index's).
+            ids: restrict the search to these stored ids; the SVM is trained and the
+                z-scores computed over them only.
+            where: metadata filter applied before training (a predicate or a dict of
+                required values).
+            positives: more positives, as stored ids or vectors ("more like these").
+                Stored positives are never returned.
+            negatives: explicit negatives, as stored ids or vectors ("not like those").
+                They are added to the training negatives; stored ones are never returned.
+            params: per-call :class:`ScoringParams` overrides (``C``, ``tol``, ...).
+        """
+        return self.search_batch(
+            [query] if query is not None else [None],
+            k,
+            mode,
+            ids=ids,
+            where=where,
+            positives=positives,
+            negatives=negatives,
+            _single=True,
+            **params,
+        )[0]
+
+    def search_batch(
+        self,
+        queries: Any,
+        k: int = 10,
+        mode: str | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        where: Where | None = None,
+        positives: Any = None,
+        negatives: Any = None,
+        _single: bool = False,
+        **params: Any,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for each row of ``queries`` (an ``(Q, D)`` array-like)."""
+        k = check_k(k)
+        p = self.params.replace(mode=mode, **params)
+        snap = self._snap
+        requests = self._resolve_batch(snap, queries, ids, where, positives, negatives, _single)
+        results: list[list[Hit]] = []
+        for req in requests:
+            knn, svm, hybrid, _ = self._score(snap, req, p)
+            results.append(self._hits(snap, req, (knn, svm, hybrid), p.mode, k))
+        return results
+
+    def get_scores(
+        self,
+        query: Any,
+        *,
+        ids: Iterable[str] | None = None,
+        where: Where | None = None,
+        positives: Any = None,
+        negatives: Any = None,
+        **params: Any,
+    ) -> Scores:
+        """Every candidate's kNN, SVM and hybrid scores as arrays aligned with ``Scores.ids``.
+
+        Takes the same options as :meth:`search`; with no ``ids``/``where`` the arrays are
+        aligned with :attr:`ids`.
+        """
+        p = self.params.replace(**params)
+        snap = self._snap
+        req = self._resolve_batch(
+            snap, [query] if query is not None else [None], ids, where, positives, negatives, True
+        )[0]
+        knn, svm, hybrid, solution = self._score(snap, req, p)
+        rows = np.arange(len(snap.ids)) if req.rows is None else req.rows
+        positive_svm = req.positives @ solution.coef + solution.intercept
+        return Scores(
+            ids=[snap.ids[r] for r in rows],
+            knn=knn,
+            svm=svm,
+            hybrid=hybrid,
+            positive_svm=positive_svm,
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _resolve_batch(
+        self,
+        snap: _Snapshot,
+        queries: Any,
+        ids: Iterable[str] | None,
+        where: Where | None,
+        positives: Any,
+        negatives: Any,
+        single: bool,
+    ) -> list[_Request]:
+        if not snap.ids:
+            msg = "the index is empty: add documents before searching"
+            raise ValueError(msg)
+        dim = self._dim
+        pos_vecs, pos_rows = self._resolve_examples(snap, positives, "positives")
+        neg_vecs, neg_rows = self._resolve_examples(snap, negatives, "negatives")
+        both = set(pos_rows) & set(neg_rows)
+        if both:
+            msg = f"ids given as both positives and negatives: {[snap.ids[r] for r in sorted(both)][:5]!r}"
+            raise ValueError(msg)
+        rows = self._candidate_rows(snap, ids, where, exclude=set(pos_rows))
+        if rows is not None and rows.size == 0:
+            msg = "no candidate documents remain after the ids/where restriction"
+            raise ValueError(msg)
+        hidden = frozenset(neg_rows)
+
+        if single:
+            query = queries[0]
+            if query is None:
+                if pos_vecs.shape[0] == 0:
+                    msg = "query is None: give a query vector or at least one positive"
+                    raise ValueError(msg)
+                q_list = [None]
+            else:
+                q_list = [check_vector(query, "query", dim=dim)]
+        else:
+            q_matrix = check_matrix(queries, "queries", dim=dim, dtype=np.float64)
+            q_list = list(q_matrix)
+
+        out = []
+        for q in q_list:
+            if q is None:
+                mean = pos_vecs.mean(axis=0)
+                norm = np.linalg.norm(mean)
+                if norm == 0:
+                    msg = "the positives cancel out (their mean is the zero vector)"
+                    raise ValueError(msg)
+                q_vec = mean / norm
+                positives_all = pos_vecs
+            else:
+                q_vec = q
+                positives_all = np.vstack([q[None, :], pos_vecs])
+            out.append(
+                _Request(
+                    query=q_vec,
+                    positives=positives_all,
+                    extra_negatives=neg_vecs,
+                    rows=rows,
+                    hidden=hidden,
+                )
+            )
+        return out
+
+    def _resolve_examples(
+        self, snap: _Snapshot, examples: Any, name: str
+    ) -> tuple[np.ndarray, list[int]]:
+        """Positives/negatives given as stored ids or as vectors -> (float64 vectors, rows)."""
+        dim = self._dim or 0
+        if examples is None:
+            return np.zeros((0, dim)), []
+        if isinstance(examples, str):
+            msg = f"{name} must be a sequence of ids or an array of vectors, got a single str"
+            raise TypeError(msg)
+        items = examples if isinstance(examples, np.ndarray) else list(examples)
+        if len(items) == 0:
+            return np.zeros((0, dim)), []
+        if not isinstance(items, np.ndarray) and all(isinstance(x, str) for x in items):
+            missing = [x for x in items if x not in snap.row_of]
+            if missing:
+                msg = f"unknown id(s) in {name}: {missing[:5]!r}"
+                raise KeyError(msg)
+            rows = sorted({snap.row_of[x] for x in items})
+            return snap.vectors[rows].astype(np.float64), rows
+        return check_matrix(items, name, dim=self._dim, dtype=np.float64), []
+
+    @staticmethod
+    def _candidate_rows(
+        snap: _Snapshot,
+        ids: Iterable[str] | None,
+        where: Where | None,
+        exclude: set[int],
+    ) -> np.ndarray | None:
+        if ids is None and where is None and not exclude:
+            return None
+        if ids is None:
+            rows: Iterable[int] = range(len(snap.ids))
+        else:
+            if isinstance(ids, str):
+                msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
+                raise TypeError(msg)
+            wanted = list(ids)
+            missing = [i for i in wanted if i not in snap.row_of]
+            if missing:
+                msg = f"unknown id(s) in ids: {missing[:5]!r}"
+                raise KeyError(msg)
+            rows = sorted({snap.row_of[i] for i in wanted})
+        if where is not None:
+            predicate = _as_predicate(where)
+            rows = [r for r in rows if predicate(snap.metadatas[r])]
+        return np.fromiter((r for r in rows if r not in exclude), dtype=np.int64)
+
+    def _score(
+        self, snap: _Snapshot, req: _Request, p: ScoringParams
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]:
+        matrix = snap.vectors
+        dtype = matrix.dtype
+        cand = matrix if req.rows is None else matrix[req.rows]
+        knn = (cand @ req.query.astype(dtype, copy=False)).astype(np.float64)
+
+        train_rows = req.rows
+        sampled = False
+        n_cand = cand.shape[0]
+        if p.max_negatives is not None and n_cand > p.max_negatives:
+            rng = np.random.default_rng(p.random_state)
+            picked = np.sort(rng.choice(n_cand, size=p.max_negatives, replace=False))
+            train_rows = picked if req.rows is None else req.rows[picked]
+            sampled = True
+        problem = SVMProblem(
+            matrix=matrix,
+            rows=train_rows,
+            positives=req.positives,
+            extra_negatives=req.extra_negatives,
+            C=p.C,
+            tol=p.tol,
+            max_iter=p.max_iter,
+            random_state=p.random_state,
+            knn_scores=None if sampled else knn,
+            cache=snap.cache if train_rows is None else {},
+        )
+        solution = get_solver(p.solver)(problem)
+        if solution.row_scores is not None and not sampled:
+            svm = np.asarray(solution.row_scores, dtype=np.float64)
+        else:
+            svm = (cand @ solution.coef.astype(dtype)).astype(np.float64) + solution.intercept
+        hybrid = fuse(knn, svm, alpha=p.alpha, fusion=p.fusion)
+        return knn, svm, hybrid, solution
+
+    def _hits(
+        self,
+        snap: _Snapshot,
+        req: _Request,
+        scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+        mode: str,
+        k: int,
+    ) -> list[Hit]:
+        knn, svm, hybrid = scores
+        ranking = {"knn": knn, "svm": svm, "hybrid": hybrid}[mode]
+        rows = np.arange(knn.shape[0]) if req.rows is None else req.rows
+        if req.hidden:
+            visible = np.fromiter((r not in req.hidden for r in rows), dtype=bool, count=rows.size)
+            positions = np.flatnonzero(visible)
+            order = positions[top_k(ranking[positions], k)]
+        else:
+            order = top_k(ranking, k)
+        hits = []
+        for rank, pos in enumerate(order, start=1):
+            row = int(rows[pos])
+            hits.append(
+                Hit(
+                    id=snap.ids[row],
+                    score=float(ranking[pos]),
+                    knn_score=float(knn[pos]),
+                    svm_score=float(svm[pos]),
+                    hybrid_score=float(hybrid[pos]),
+                    rank=rank,
+                    text=snap.texts[row],
+                    metadata=copy.deepcopy(dict(snap.metadatas[row])),
+                )
+            )
+        return hits
+
+
+def _as_predicate(where: Where) -> Callable[[Mapping[str, Any]], bool]:
+    if callable(where):
+        return where
+    if isinstance(where, Mapping):
+        required = dict(where)
+        return lambda meta: all(k in meta and meta[k] == v for k, v in required.items())
+    msg = f"where must be a callable or a dict of required metadata values, got {type(where).__name__}"
+    raise TypeError(msg)
+
+
+def _fresh_ids(taken: Mapping[str, int], n: int) -> list[str]:
+    out: list[str] = []
+    i = len(taken)
+    while len(out) < n:
+        if str(i) not in taken:
+            out.append(str(i))
+        i += 1
+    return out
