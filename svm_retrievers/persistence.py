@@ -39,7 +39,9 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _SAFE_NAME = re.compile(r"^(vectors|payload|embedder-[A-Za-z0-9_]{1,64})-[0-9a-f]{12}\.(npy|json)$")
-_OWNED = re.compile(r"^(vectors|payload|embedder-[A-Za-z0-9_]{1,64})-[0-9a-f]{12}\.(npy|json)$|^\.tmp-")
+_OWNED = re.compile(
+    r"^(vectors|payload|embedder-[A-Za-z0-9_]{1,64})-[0-9a-f]{12}\.(npy|json)$|^\.tmp-"
+)
 
 
 class IndexFormatError(ValueError):
@@ -47,7 +49,9 @@ class IndexFormatError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- save
-def save_index(index: SVMIndex, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None) -> None:
+def save_index(
+    index: SVMIndex, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None
+) -> None:
     """Write ``index`` to the directory ``path`` atomically (see the module docstring)."""
     root = Path(path)
     if root.exists() and not root.is_dir():
@@ -89,7 +93,9 @@ def save_index(index: SVMIndex, path: str | os.PathLike[str], *, extra: dict[str
                 raise ValueError(msg)
             arr = np.asarray(value)
             if arr.dtype == object:
-                msg = f"embedder array {key!r} has dtype object, which cannot be saved without pickle"
+                msg = (
+                    f"embedder array {key!r} has dtype object, which cannot be saved without pickle"
+                )
                 raise TypeError(msg)
             array_files[key] = _write_npy(root, f"embedder-{key}", arr, files)
         embedder_entry = {"config": config, "arrays": array_files}
@@ -124,11 +130,15 @@ def _write_npy(root: Path, stem: str, arr: np.ndarray, files: dict[str, dict[str
     return _write_bytes(root, stem, ".npy", buf.getvalue(), files)
 
 
-def _write_bytes(root: Path, stem: str, suffix: str, data: bytes, files: dict[str, dict[str, Any]]) -> str:
+def _write_bytes(
+    root: Path, stem: str, suffix: str, data: bytes, files: dict[str, dict[str, Any]]
+) -> str:
     digest = _sha256(data)
     name = f"{stem}-{digest[:12]}{suffix}"
     target = root / name
-    if not (target.exists() and target.stat().st_size == len(data) and _file_sha256(target) == digest):
+    if not (
+        target.exists() and target.stat().st_size == len(data) and _file_sha256(target) == digest
+    ):
         tmp = root / f".tmp-{uuid.uuid4().hex}{suffix}"
         _write_durably(tmp, data)
         os.replace(tmp, target)
@@ -171,12 +181,16 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
         raise FileNotFoundError(msg)
     size = manifest_path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
-        raise IndexFormatError(f"{MANIFEST} is {size} bytes, more than the {MAX_MANIFEST_BYTES} allowed")
+        raise IndexFormatError(
+            f"{MANIFEST} is {size} bytes, more than the {MAX_MANIFEST_BYTES} allowed"
+        )
     manifest = _parse_json(manifest_path.read_bytes(), MANIFEST)
     if not isinstance(manifest, dict):
         raise IndexFormatError(f"{MANIFEST} must hold a JSON object")
     if manifest.get("format") != FORMAT_NAME:
-        raise IndexFormatError(f"{MANIFEST} is not an svm-retrievers index (format={manifest.get('format')!r})")
+        raise IndexFormatError(
+            f"{MANIFEST} is not an svm-retrievers index (format={manifest.get('format')!r})"
+        )
     version = manifest.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise IndexFormatError(f"{MANIFEST}: format_version must be an integer, got {version!r}")
@@ -207,12 +221,18 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
         raise IndexFormatError(f"{MANIFEST}: invalid scoring parameters: {exc}") from exc
     extra = _field(manifest, "extra", dict)
 
-    vectors = _read_npy(root, _named_file(manifest, "vectors", files), files, np.dtype(dtype_name), (count, dim))
-    payload = _parse_json(_read_checked(root, _named_file(manifest, "payload", files), files), "payload")
+    vectors = _read_npy(
+        root, _named_file(manifest, "vectors", files), files, np.dtype(dtype_name), (count, dim)
+    )
+    payload = _parse_json(
+        _read_checked(root, _named_file(manifest, "payload", files), files), "payload"
+    )
     ids, texts, metadatas = _check_payload(payload, count)
     if not np.isfinite(vectors).all():
         raise IndexFormatError("vectors contain NaN or infinite values")
-    if count and not np.allclose(np.linalg.norm(vectors.astype(np.float64), axis=1), 1.0, atol=1e-3):
+    if count and not np.allclose(
+        np.linalg.norm(vectors.astype(np.float64), axis=1), 1.0, atol=1e-3
+    ):
         raise IndexFormatError("vectors are not L2-normalized: the file was altered")
 
     index = SVMIndex._from_stored(vectors, ids, texts, metadatas, params, dim)
@@ -225,7 +245,9 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
 
 def _check_file_entry(root: Path, name: Any, entry: Any) -> None:
     if not isinstance(name, str) or not _SAFE_NAME.match(name):
-        raise IndexFormatError(f"{MANIFEST} names a file {name!r} outside the index's own file names")
+        raise IndexFormatError(
+            f"{MANIFEST} names a file {name!r} outside the index's own file names"
+        )
     target = (root / name).resolve()
     if target.parent != root.resolve():
         raise IndexFormatError(f"{MANIFEST} names a path outside the index directory: {name!r}")
@@ -278,7 +300,7 @@ def _read_npy(
                 raise ValueError(f"unsupported .npy version {major}")
         except ValueError as exc:
             raise IndexFormatError(f"{name} is not a valid .npy file: {exc}") from exc
-        arr_shape, fortran, arr_dtype = header
+        arr_shape, _fortran, arr_dtype = header
         offset = fh.tell()
     if arr_dtype.hasobject:
         raise IndexFormatError(f"{name} holds Python objects; refusing to load it (no pickle)")
@@ -289,7 +311,9 @@ def _read_npy(
     expected = offset + int(np.prod(arr_shape, dtype=np.int64)) * arr_dtype.itemsize
     actual = path.stat().st_size
     if actual != expected:
-        raise IndexFormatError(f"{name} is {actual} bytes but its header implies {expected}: truncated")
+        raise IndexFormatError(
+            f"{name} is {actual} bytes but its header implies {expected}: truncated"
+        )
     data = path.read_bytes()
     if _sha256(data) != files[name]["sha256"]:
         raise IndexFormatError(f"{name} fails its checksum: the file is corrupted")
@@ -306,19 +330,25 @@ def _load_embedder(root: Path, entry: Any, files: dict[str, Any]) -> Any:
     arrays = {}
     for key, name in arrays_entry.items():
         if not isinstance(name, str) or name not in files:
-            raise IndexFormatError(f"{MANIFEST}: embedder array {key!r} names an unknown file {name!r}")
+            raise IndexFormatError(
+                f"{MANIFEST}: embedder array {key!r} names an unknown file {name!r}"
+            )
         arrays[key] = _read_npy(root, name, files, None, None)
     try:
         from .embeddings import embedder_from_state
     except ImportError as exc:
-        raise IndexFormatError(f"the index carries an embedder but it cannot be rebuilt: {exc}") from exc
+        raise IndexFormatError(
+            f"the index carries an embedder but it cannot be rebuilt: {exc}"
+        ) from exc
     try:
         return embedder_from_state(entry["config"], arrays)
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"the saved embedder is invalid: {exc}") from exc
 
 
-def _check_payload(payload: Any, count: int) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
+def _check_payload(
+    payload: Any, count: int
+) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
     if not isinstance(payload, dict):
         raise IndexFormatError("payload must be a JSON object")
     ids = payload.get("ids")
@@ -340,13 +370,17 @@ def _check_payload(payload: Any, count: int) -> tuple[list[str], list[str | None
 def _field(manifest: dict[str, Any], key: str, kind: type) -> Any:
     value = manifest.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise IndexFormatError(f"{MANIFEST}: {key!r} must be of type {kind.__name__}, got {value!r:.80}")
+        raise IndexFormatError(
+            f"{MANIFEST}: {key!r} must be of type {kind.__name__}, got {value!r:.80}"
+        )
     return value
 
 
 # ---------------------------------------------------------------------------------------- json
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return json.dumps(
+        obj, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
 
 
 def _parse_json(data: bytes, what: str) -> Any:
