@@ -24,12 +24,18 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .params import ScoringParams
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from .index import SVMIndex
@@ -57,7 +63,11 @@ def save_index(
     if root.exists() and not root.is_dir():
         msg = f"cannot save the index to {str(root)!r}: it exists and is not a directory"
         raise FileExistsError(msg)
-    if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).exists():
+    if (
+        root.is_dir()
+        and any(not _OWNED.match(c.name) for c in root.iterdir())
+        and not (root / MANIFEST).exists()
+    ):
         msg = (
             f"cannot save the index to {str(root)!r}: the directory is not empty and holds no"
             f" {MANIFEST}; refusing to write into a directory that is not an index"
@@ -69,7 +79,13 @@ def save_index(
     metadatas = [dict(m) for m in snap.metadatas]
     _check_json("metadata", metadatas)
     root.mkdir(parents=True, exist_ok=True)
+    with _dir_lock(root, exclusive=True):
+        _write_index(index, snap, metadatas, root, extra)
 
+
+def _write_index(
+    index: SVMIndex, snap: Any, metadatas: list[dict[str, Any]], root: Path, extra: dict[str, Any]
+) -> None:
     files: dict[str, dict[str, Any]] = {}
     vectors_name = _write_npy(root, "vectors", np.ascontiguousarray(snap.vectors), files)
     payload = {"ids": list(snap.ids), "texts": list(snap.texts), "metadatas": metadatas}
@@ -124,6 +140,29 @@ def save_index(
                 child.unlink()
 
 
+@contextlib.contextmanager
+def _dir_lock(root: Path, *, exclusive: bool) -> Iterator[None]:
+    """An advisory ``flock`` on the index directory: savers exclusive, loaders shared.
+
+    Without it, one saver's clean-up removed the files (and temporaries) of another saver
+    running at the same time, leaving a manifest that names deleted files, and a loader could
+    find the files its manifest named already removed by a saver.
+    """
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    try:
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
 def _write_npy(root: Path, stem: str, arr: np.ndarray, files: dict[str, dict[str, Any]]) -> str:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
@@ -169,7 +208,6 @@ def _fsync_dir(path: Path) -> None:
 # ---------------------------------------------------------------------------------------- load
 def load_index(path: str | os.PathLike[str]) -> SVMIndex:
     """Read and fully validate an index saved by :func:`save_index`."""
-    from .index import SVMIndex
 
     root = Path(path)
     manifest_path = root / MANIFEST
@@ -179,6 +217,14 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
     if not manifest_path.is_file():
         msg = f"no saved index at {str(root)!r}: {MANIFEST} is missing"
         raise FileNotFoundError(msg)
+    with _dir_lock(root, exclusive=False):
+        return _read_index(root)
+
+
+def _read_index(root: Path) -> SVMIndex:
+    from .index import SVMIndex
+
+    manifest_path = root / MANIFEST
     size = manifest_path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
         raise IndexFormatError(

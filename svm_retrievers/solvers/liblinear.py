@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from sklearn.svm import LinearSVC
 
 from .base import SVMProblem, SVMSolution
+
+_FIT_LOCK = threading.Lock()
+"""scikit-learn's liblinear seeds one process-wide Mersenne Twister and then trains without the
+GIL, so concurrent fits interleave their random draws (the dual solver's shuffling): results then
+differ from a single thread's. Fits are serialized to keep every search deterministic."""
 
 
 def solve_liblinear(problem: SVMProblem) -> SVMSolution:
@@ -31,7 +38,8 @@ def solve_liblinear(problem: SVMProblem) -> SVMSolution:
         max_iter=problem.max_iter,
         random_state=problem.random_state,
     )
-    clf.fit(x, y)
+    with _FIT_LOCK:
+        clf.fit(x, y)
     n_iter = int(np.max(clf.n_iter_))
     scores = clf.decision_function(x[problem.n_positive : problem.n_positive + negatives.shape[0]])
     return SVMSolution(
