@@ -86,16 +86,38 @@ def _check_embeddings(raw: Any, n: int, dim: int | None, model: BaseEmbedding) -
         got = "None" if raw is None else str(len(raw))
         msg = f"{name}: expected {n} embeddings (one per text), got {got}"
         raise ValueError(msg)
+    return _as_vectors(raw, name, dim=dim)
+
+
+def _as_vectors(rows: Any, name: str, *, dim: int | None = None) -> np.ndarray:
+    """``rows`` as a checked float64 matrix; ragged rows get a message naming the lengths."""
     try:
-        return check_matrix(raw, name, dim=dim, dtype=np.float64)
+        return check_matrix(rows, name, dim=dim, dtype=np.float64)
     except ValueError as exc:
-        if "could not be read" in str(exc):  # ragged: dimensions differ between texts
-            lengths = sorted({len(v) for v in raw})
-            msg = (
-                f"{name} have differing dimensions {lengths}; every embedding must have one length"
-            )
-            raise ValueError(msg) from exc
-        raise
+        if "could not be read" not in str(exc):
+            raise
+        lengths = sorted({len(v) for v in rows})
+        msg = f"{name} have differing dimensions {lengths}; every embedding must have one length"
+        raise ValueError(msg) from exc
+
+
+def _with_embedded(nodes: Sequence[BaseNode], embedded: np.ndarray | None) -> list[Any]:
+    """Each node's own embedding, or the next row of ``embedded`` for nodes without one."""
+    rows: list[Any] = []
+    j = 0
+    for node in nodes:
+        if node.embedding is None:
+            assert embedded is not None
+            rows.append(embedded[j])
+            j += 1
+        else:
+            rows.append(node.embedding)
+    return rows
+
+
+def _carried_dim(nodes: Sequence[BaseNode]) -> int | None:
+    """The dimension of the first embedding the nodes carry (``None`` if none does)."""
+    return next((len(n.embedding) for n in nodes if n.embedding is not None), None)
 
 
 def _query_embedding(
@@ -241,7 +263,7 @@ class SVMRetriever(BaseRetriever):
             )
             raise ValueError(msg)
         similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
-        scoring = ScoringParams(mode=check_mode(mode), **params)
+        scoring = ScoringParams.from_dict({"mode": check_mode(mode), **params})
 
         if index is not None:
             if not isinstance(index, VectorStoreIndex):
@@ -405,26 +427,13 @@ def _filter_view(node: BaseNode) -> Mapping[str, Any]:
 
 def _node_vectors(nodes: list[BaseNode], model: BaseEmbedding, show_progress: bool) -> np.ndarray:
     """Embeddings for ``nodes``: the ones they carry, the model's batch API for the rest."""
-    missing = [i for i, n in enumerate(nodes) if n.embedding is None]
-    given = [i for i, n in enumerate(nodes) if n.embedding is not None]
-    dim = len(nodes[given[0]].embedding) if given else None  # type: ignore[arg-type]
-    out: list[Any] = [None] * len(nodes)
-    for i in given:
-        out[i] = nodes[i].embedding
-    if missing:
-        embedded = _embed_texts(
-            model, [_embed_text(nodes[i]) for i in missing], dim=dim, show_progress=show_progress
-        )
-        for j, i in enumerate(missing):
-            out[i] = embedded[j]
-    try:
-        return check_matrix(out, "node embeddings", dtype=np.float64)
-    except ValueError as exc:
-        if "could not be read" in str(exc):
-            lengths = sorted({len(v) for v in out})
-            msg = f"node embeddings have differing dimensions {lengths}"
-            raise ValueError(msg) from exc
-        raise
+    missing = [_embed_text(n) for n in nodes if n.embedding is None]
+    embedded = (
+        _embed_texts(model, missing, dim=_carried_dim(nodes), show_progress=show_progress)
+        if missing
+        else None
+    )
+    return _as_vectors(_with_embedded(nodes, embedded), "node embeddings")
 
 
 def _from_vector_store_index(index: VectorStoreIndex) -> tuple[list[BaseNode], np.ndarray]:
@@ -511,7 +520,7 @@ class SVMReranker(BaseNodePostprocessor):
         top_n = check_k(top_n, "top_n")
         mode = check_mode(mode)
         params = dict(params or {})
-        ScoringParams(mode=mode, **params)  # validate now, not at the first query
+        ScoringParams.from_dict({"mode": mode, **params})  # validate now, not at the first query
         super().__init__(
             top_n=top_n,
             mode=mode,
@@ -532,68 +541,53 @@ class SVMReranker(BaseNodePostprocessor):
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        unique = _dedupe(nodes)
-        if not unique:
+        plan = self._plan(nodes, query_bundle)
+        if plan is None:
             return []
-        query_bundle = _require_query(query_bundle)
+        unique, texts, dim = plan
         model = self._model()
-        missing = [n.node for n in unique if n.node.embedding is None]
-        dim = self._dim(unique)
-        embedded = (
-            _embed_texts(model, [_embed_text(n) for n in missing], dim=dim) if missing else None
-        )
-        query = _query_embedding(model, query_bundle, dim or _first_dim(embedded))
+        embedded = _embed_texts(model, texts, dim=dim) if texts else None
+        query = _query_embedding(model, query_bundle, dim or _first_dim(embedded))  # type: ignore[arg-type]
         return self._rerank(unique, embedded, query)
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        unique = _dedupe(nodes)
-        if not unique:
+        plan = self._plan(nodes, query_bundle)
+        if plan is None:
             return []
-        query_bundle = _require_query(query_bundle)
+        unique, texts, dim = plan
         model = self._model()
-        missing = [n.node for n in unique if n.node.embedding is None]
-        dim = self._dim(unique)
-        embedded = (
-            await _aembed_texts(model, [_embed_text(n) for n in missing], dim=dim)
-            if missing
-            else None
-        )
-        query = await _aquery_embedding(model, query_bundle, dim or _first_dim(embedded))
+        embedded = await _aembed_texts(model, texts, dim=dim) if texts else None
+        query = await _aquery_embedding(model, query_bundle, dim or _first_dim(embedded))  # type: ignore[arg-type]
         return await asyncio.to_thread(self._rerank, unique, embedded, query)
 
-    def _dim(self, unique: list[NodeWithScore]) -> int | None:
-        for n in unique:
-            if n.node.embedding is not None:
-                return len(n.node.embedding)
-        return None if self._negatives is None else int(self._negatives.shape[1])
+    def _plan(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> tuple[list[NodeWithScore], list[str], int | None] | None:
+        """Unique nodes, the texts still to embed, and the known dimension (None: no nodes)."""
+        unique = _dedupe(nodes)
+        if not unique:
+            return None
+        if query_bundle is None:
+            msg = "SVMReranker needs a query (query_bundle or query_str)"
+            raise ValueError(msg)
+        carried = _carried_dim([n.node for n in unique])
+        if carried is None and self._negatives is not None:
+            carried = int(self._negatives.shape[1])
+        texts = [_embed_text(n.node) for n in unique if n.node.embedding is None]
+        return unique, texts, carried
 
     def _rerank(
         self, unique: list[NodeWithScore], embedded: np.ndarray | None, query: np.ndarray
     ) -> list[NodeWithScore]:
-        rows: list[Any] = []
-        j = 0
-        for n in unique:
-            if n.node.embedding is None:
-                assert embedded is not None
-                rows.append(embedded[j])
-                j += 1
-            else:
-                rows.append(n.node.embedding)
-        try:
-            vectors = check_matrix(rows, "node embeddings", dtype=np.float64)
-        except ValueError as exc:
-            if "could not be read" in str(exc):
-                lengths = sorted({len(v) for v in rows})
-                msg = f"node embeddings have differing dimensions {lengths}"
-                raise ValueError(msg) from exc
-            raise
+        nodes = [n.node for n in unique]
+        vectors = _as_vectors(_with_embedded(nodes, embedded), "node embeddings")
         core = SVMIndex.from_embeddings(
-            vectors, [n.node.node_id for n in unique], mode=self.mode, **self.params
+            vectors, [n.node_id for n in nodes], mode=self.mode, **self.params
         )
         hits = core.search(query, k=self.top_n, negatives=self._negatives)
-        by_id = {n.node.node_id: n.node for n in unique}
+        by_id = {n.node_id: n for n in nodes}
         return [_scored_node(by_id[h.id], h) for h in hits]
 
 
@@ -606,13 +600,6 @@ def _dedupe(nodes: list[NodeWithScore]) -> list[NodeWithScore]:
             raise TypeError(msg)
         seen.setdefault(n.node.node_id, n)
     return list(seen.values())
-
-
-def _require_query(query_bundle: QueryBundle | None) -> QueryBundle:
-    if query_bundle is None:
-        msg = "SVMReranker needs a query (query_bundle or query_str)"
-        raise ValueError(msg)
-    return query_bundle
 
 
 def _first_dim(embedded: np.ndarray | None) -> int | None:

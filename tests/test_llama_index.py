@@ -365,7 +365,7 @@ def test_bad_similarity_top_k(model, k, exc):
 def test_unknown_mode_and_param(model):
     with pytest.raises(ValueError, match="mode must be one of 'svm', 'knn', 'hybrid', got 'mmr'"):
         SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model, mode="mmr")
-    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+    with pytest.raises(ValueError, match=r"unknown scoring parameter\(s\) \['bogus'\]"):
         SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model, bogus=1)
     with pytest.raises(ValueError, match="C must be a finite number > 0"):
         SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model, C=0)
