@@ -147,9 +147,42 @@ async def _aquery_embedding(
     return check_vector(raw, f"query embedding returned by {type(embed_model).__name__}", dim=dim)
 
 
+_SCORED_CLASSES: dict[type[BaseNode], type[BaseNode]] = {}
+
+
+def _scored_class(cls: type[BaseNode]) -> type[BaseNode]:
+    """A subclass of ``cls`` whose ``hash`` ignores the score keys.
+
+    LlamaIndex identifies nodes by ``node.hash`` (text + metadata), e.g. when
+    ``QueryFusionRetriever`` fuses the results of several retrievers: a node carrying our
+    scores must hash as the same node, or fusion counts it twice. ``class_name`` and
+    ``get_type`` are inherited, so the copy serializes exactly as ``cls``.
+    """
+    sub = _SCORED_CLASSES.get(cls)
+    if sub is None:
+        base_hash = cls.hash
+
+        def _hash(self: BaseNode) -> str:
+            meta = {k: v for k, v in self.metadata.items() if k not in SCORE_KEYS}
+            return base_hash.fget(self.model_copy(update={"metadata": meta}))  # type: ignore[attr-defined]
+
+        sub = type(
+            f"Scored{cls.__name__}", (cls,), {"hash": property(_hash), "__module__": __name__}
+        )
+        _SCORED_CLASSES[cls] = sub
+    return sub
+
+
 def _scored_node(node: BaseNode, hit: Hit) -> NodeWithScore:
     """A copy of ``node`` whose metadata carries the hit's three scores."""
-    out = node.model_copy(deep=True)
+    base = type(node)
+    while base in _SCORED_CLASSES.values():  # reranking our own output
+        base = base.__mro__[1]
+    copied = node.model_copy(deep=True)
+    out = _scored_class(base).model_construct(
+        _fields_set=copied.model_fields_set,
+        **{name: getattr(copied, name) for name in type(copied).model_fields},
+    )
     out.metadata = {**out.metadata, **hit.scores()}
     for attr in ("excluded_llm_metadata_keys", "excluded_embed_metadata_keys"):
         keys = list(getattr(out, attr))

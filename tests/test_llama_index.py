@@ -103,6 +103,10 @@ def test_score_keys_are_excluded_from_llm_and_embed_text_and_stored_nodes_unchan
         assert key not in node.get_content(metadata_mode=MetadataMode.LLM)
         assert key not in node.get_content(metadata_mode=MetadataMode.EMBED)
     assert "topic: nature" in node.get_content(metadata_mode=MetadataMode.LLM)
+    stored = {n.node_id: n for n in retriever.nodes}[node.node_id]
+    assert node.hash == stored.hash  # same node for LlamaIndex (fusion, dedupe)
+    assert isinstance(node, TextNode)
+    assert node.to_dict()["class_name"] == "TextNode"
     node.metadata["topic"] = "changed by the caller"
     node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id="x")
     assert [n.model_dump() for n in retriever.nodes] == before
