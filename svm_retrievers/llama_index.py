@@ -331,7 +331,7 @@ class SVMRetriever(BaseRetriever):
                     raise TypeError(msg)
             check_ids([n.node_id for n in node_list], len(node_list), "node ids")
             vectors = _node_vectors(node_list, model, show_progress)
-            node_list = [n.model_copy(update={"embedding": None}) for n in node_list]
+            node_list = [n.model_copy(update={"embedding": None}, deep=True) for n in node_list]
 
         core = SVMIndex.from_embeddings(
             vectors,
@@ -487,7 +487,7 @@ def _from_vector_store_index(index: VectorStoreIndex) -> tuple[list[BaseNode], n
     vectors = check_matrix(
         [embedding_dict[i] for i in node_ids], "embeddings stored in the index", dtype=np.float64
     )
-    return [n.model_copy(update={"embedding": None}) for n in nodes], vectors
+    return [n.model_copy(update={"embedding": None}, deep=True) for n in nodes], vectors
 
 
 def _node_skeleton(node: BaseNode) -> dict[str, Any]:
