@@ -504,8 +504,8 @@ def _node_skeleton(node: BaseNode) -> dict[str, Any]:
     return blob
 
 
-def _node_from_skeleton(blob: Mapping[str, Any], text: str, metadata: dict[str, Any]) -> BaseNode:
-    blob = copy.deepcopy(dict(blob))
+def _node_from_skeleton(saved: Mapping[str, Any], text: str, metadata: dict[str, Any]) -> BaseNode:
+    blob: dict[str, Any] = copy.deepcopy(dict(saved))
     data = blob["__data__"]
     data["metadata"] = metadata
     if "text" in data:
@@ -554,7 +554,7 @@ class SVMReranker(BaseNodePostprocessor):
         mode = check_mode(mode)
         params = dict(params or {})
         ScoringParams.from_dict({"mode": mode, **params})  # validate now, not at the first query
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # pydantic fields
             top_n=top_n,
             mode=mode,
             params=params,
@@ -577,10 +577,10 @@ class SVMReranker(BaseNodePostprocessor):
         plan = self._plan(nodes, query_bundle)
         if plan is None:
             return []
-        unique, texts, dim = plan
+        unique, texts, dim, bundle = plan
         model = self._model()
         embedded = _embed_texts(model, texts, dim=dim) if texts else None
-        query = _query_embedding(model, query_bundle, dim or _first_dim(embedded))  # type: ignore[arg-type]
+        query = _query_embedding(model, bundle, dim or _first_dim(embedded))
         return self._rerank(unique, embedded, query)
 
     async def _apostprocess_nodes(
@@ -589,16 +589,16 @@ class SVMReranker(BaseNodePostprocessor):
         plan = self._plan(nodes, query_bundle)
         if plan is None:
             return []
-        unique, texts, dim = plan
+        unique, texts, dim, bundle = plan
         model = self._model()
         embedded = await _aembed_texts(model, texts, dim=dim) if texts else None
-        query = await _aquery_embedding(model, query_bundle, dim or _first_dim(embedded))  # type: ignore[arg-type]
+        query = await _aquery_embedding(model, bundle, dim or _first_dim(embedded))
         return await asyncio.to_thread(self._rerank, unique, embedded, query)
 
     def _plan(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
-    ) -> tuple[list[NodeWithScore], list[str], int | None] | None:
-        """Unique nodes, the texts still to embed, and the known dimension (None: no nodes)."""
+    ) -> tuple[list[NodeWithScore], list[str], int | None, QueryBundle] | None:
+        """Unique nodes, texts still to embed, the known dimension, the query (None: no nodes)."""
         unique = _dedupe(nodes)
         if not unique:
             return None
@@ -609,7 +609,7 @@ class SVMReranker(BaseNodePostprocessor):
         if carried is None and self._negatives is not None:
             carried = int(self._negatives.shape[1])
         texts = [_embed_text(n.node) for n in unique if n.node.embedding is None]
-        return unique, texts, carried
+        return unique, texts, carried, query_bundle
 
     def _rerank(
         self, unique: list[NodeWithScore], embedded: np.ndarray | None, query: np.ndarray
