@@ -23,13 +23,14 @@ class HashEmbedding(BaseEmbedding):
     """Hashed bag of words, L2-normalized: texts sharing words get a high cosine.
 
     Deterministic across processes (blake2b, not Python's salted ``hash``). Counts every text
-    it embeds in ``embedded`` (queries in ``queries``) so tests can check nothing is embedded
+    it embeds in ``embedded`` (queries in ``queries``, async ones also in ``async_queries``) so tests can check nothing is embedded
     twice. Batch calls are counted in ``batches``.
     """
 
     dim: int = 64
     _embedded: list[str] = PrivateAttr(default_factory=list)
     _queries: list[str] = PrivateAttr(default_factory=list)
+    _async_queries: list[str] = PrivateAttr(default_factory=list)
     _batches: int = PrivateAttr(default=0)
 
     @classmethod
@@ -43,6 +44,10 @@ class HashEmbedding(BaseEmbedding):
     @property
     def queries(self) -> list[str]:
         return self._queries
+
+    @property
+    def async_queries(self) -> list[str]:
+        return self._async_queries
 
     @property
     def batches(self) -> int:
@@ -64,6 +69,7 @@ class HashEmbedding(BaseEmbedding):
         return self.vector(query)
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
+        self._async_queries.append(query)
         return self._get_query_embedding(query)
 
     def _get_text_embedding(self, text: str) -> list[float]:

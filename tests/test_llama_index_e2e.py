@@ -101,6 +101,7 @@ async def test_aretrieve_matches_retrieve_and_embeds_async(model):
     assert ids(sync) == ids(asynced)
     assert [r.score for r in sync] == pytest.approx([r.score for r in asynced])
     assert model.queries == ["red fruit for pies"] * 2
+    assert model.async_queries == ["red fruit for pies"]  # aretrieve used the async API
 
 
 async def test_event_loop_stays_responsive_during_a_large_search():
