@@ -264,3 +264,30 @@ def test_fuzzed_embedder_entries_load_or_raise_a_documented_error(pristine, conf
     manifest["embedder"] = {"config": config, "arrays": entry_arrays}
     _write_manifest(target, manifest, reseal=True)
     _load_documented(target)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_offline_embedder_state_loads_or_raises_a_documented_error(pristine, data):
+    embeddings = pytest.importorskip("svm_retrievers.embeddings")
+    embedder = embeddings.OfflineEmbedder(dim=3)
+    embedder.fit(["alpha beta gamma", "beta gamma delta", "gamma delta alpha", "delta beta"])
+    index = SVMIndex.load(pristine)
+    index.embedder = embedder
+    target = Path(tempfile.mkdtemp()) / "idx"
+    index.save(target)
+    manifest = json.loads((target / MANIFEST).read_text())
+    if data.draw(st.booleans(), label="mutate config"):
+        manifest["embedder"]["config"] = _mutate(manifest["embedder"]["config"], data)
+    else:  # replace one array by another shape/dtype/values
+        key = data.draw(st.sampled_from(sorted(manifest["embedder"]["arrays"])), label="array")
+        arr = embedder_arrays[data.draw(st.integers(0, len(embedder_arrays) - 1), label="by")]
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        raw = buf.getvalue()
+        name = f"embedder-{key}-{_sha256(raw)[:12]}.npy"
+        (target / name).write_bytes(raw)
+        manifest["files"][name] = {"sha256": _sha256(raw), "size": len(raw)}
+        manifest["embedder"]["arrays"][key] = name
+    _write_manifest(target, manifest, reseal=True)
+    _load_documented(target)
