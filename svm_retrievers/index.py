@@ -293,6 +293,13 @@ class SVMIndex:
                 if clash:
                     msg = f"ids already in the index: {clash[:5]!r}"
                     raise ValueError(msg)
+            if self._dim is not None and matrix.shape[1] != self._dim:
+                # checked again under the lock: a concurrent first add may have set the dim
+                msg = (
+                    f"vectors has dimension {matrix.shape[1]} (shape {matrix.shape}), but the"
+                    f" index has dimension {self._dim}"
+                )
+                raise ValueError(msg)
             if self._dim is None:
                 self._dim = matrix.shape[1]
                 base = np.zeros((0, self._dim), dtype=self._dtype)

@@ -360,3 +360,36 @@ def test_writes_are_serialized_under_contention():
     for doc_id, vec in zip(index.ids, index.vectors, strict=True):
         assert index.get(doc_id) == (None, {})
         assert abs(float(np.linalg.norm(vec)) - 1) < 1e-5
+
+
+def test_racing_first_adds_of_different_dimensions_fail_clearly():
+    """Two first adds to an index without a dimension, validated at the same moment."""
+    barrier = threading.Barrier(2, timeout=10)
+
+    class Slow:
+        """An array-like whose conversion waits until both adds are converting it."""
+
+        def __init__(self, dim: int) -> None:
+            self.dim = dim
+
+        def __array__(self, dtype=None, copy=None):
+            barrier.wait()
+            return np.ones((2, self.dim))
+
+    index = SVMIndex()
+    errors: list[Exception] = []
+
+    def add(dim: int) -> None:
+        try:
+            index.add(Slow(dim), [f"{dim}-a", f"{dim}-b"])
+        except ValueError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(d,)) for d in (3, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(errors) == 1
+    assert "index has dimension" in str(errors[0]), errors[0]
+    assert index.vectors.shape == (2, index.dim) and len(index) == 2
