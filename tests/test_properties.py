@@ -194,3 +194,53 @@ def test_each_stored_vector_ranks_itself_first_by_knn(data):
     index = SVMIndex.from_embeddings(docs)
     for i, vec in enumerate(docs):
         assert index.search(vec, k=1, mode="knn")[0].id == str(i)
+
+
+@SETTINGS
+@given(corpora(max_docs=20), st.data(), st.sampled_from(MODES))
+def test_candidate_subsets_score_like_an_index_of_the_subset(data, draw, mode):
+    docs, query = data
+    n = len(docs)
+    subset = draw.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+    index = SVMIndex.from_embeddings(docs, metadatas=[{"in": i in subset} for i in range(n)])
+    alone = SVMIndex.from_embeddings(docs[sorted(subset)], ids=[str(i) for i in sorted(subset)])
+    expected = alone.get_scores(query)
+    for restricted in (
+        index.get_scores(query, ids=[str(i) for i in subset]),
+        index.get_scores(query, where={"in": True}),
+    ):
+        assert restricted.ids == expected.ids
+        for name in ("knn", "svm", "hybrid"):
+            np.testing.assert_allclose(
+                getattr(restricted, name), getattr(expected, name), rtol=0, atol=1e-9
+            )
+
+    def key(hits):
+        return [(h.id, h.rank, h.score, h.knn_score, h.svm_score, h.hybrid_score) for h in hits]
+
+    hits = index.search(query, k=n, mode=mode, ids=[str(i) for i in subset])
+    np.testing.assert_allclose(
+        np.array([k[1:] for k in key(hits)]),
+        np.array([k[1:] for k in key(alone.search(query, k=n, mode=mode))]),
+        rtol=0,
+        atol=1e-9,
+    )
+    assert {h.id for h in hits} == {str(i) for i in subset}
+
+
+@SETTINGS
+@given(corpora(max_docs=20), st.data(), st.sampled_from(MODES))
+def test_stored_positives_and_negatives_are_never_returned(data, draw, mode):
+    docs, query = data
+    n = len(docs)
+    assume(n >= 3)
+    chosen = draw.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=n - 1, unique=True))
+    cut = draw.draw(st.integers(1, len(chosen) - 1))
+    positives = [str(i) for i in chosen[:cut]]
+    negatives = [str(i) for i in chosen[cut:]]
+    index = SVMIndex.from_embeddings(docs)
+    hits = index.search(query, k=n, mode=mode, positives=positives, negatives=negatives)
+    returned = {h.id for h in hits}
+    assert not returned & set(positives) and not returned & set(negatives)
+    assert len(hits) == n - len(chosen)
+    assert all(np.isfinite([h.knn_score, h.svm_score, h.hybrid_score]).all() for h in hits)
