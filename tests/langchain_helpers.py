@@ -1,0 +1,65 @@
+"""Shared pieces of the LangChain adapter tests: a bag-of-words ``Embeddings`` and a corpus."""
+
+from __future__ import annotations
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from embeddings_for_tests import bag_of_words
+
+
+class BagOfWordsEmbeddings(Embeddings):
+    """Offline LangChain embeddings (hashed bag of words) that record every call."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+        self.document_calls: list[list[str]] = []
+        self.query_calls: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.document_calls.append(list(texts))
+        return [bag_of_words(t, self.dim) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        self.query_calls.append(text)
+        return bag_of_words(text, self.dim)
+
+
+TOPICS = {
+    "svm": [
+        "support vector machines find a maximum margin hyperplane",
+        "an exemplar svm trains one positive against many negatives",
+        "linear svm with squared hinge loss and l2 penalty",
+    ],
+    "cooking": [
+        "bake the bread in a hot oven for forty minutes",
+        "simmer the tomato sauce with garlic and basil",
+        "whisk eggs and sugar for a light sponge cake",
+    ],
+    "space": [
+        "the rocket reached orbit after a long burn",
+        "astronomers observed a distant galaxy with the telescope",
+        "the moon landing used a lunar module",
+    ],
+    "retrieval": [
+        "nearest neighbor search ranks documents by cosine similarity",
+        "a retriever returns the documents most relevant to a query",
+        "hybrid retrieval fuses svm and knn scores of documents",
+    ],
+}
+
+
+def corpus() -> list[Document]:
+    """Twelve documents in four topics, with ids ``t0``.. and metadata ``topic``/``n``/``tags``."""
+    docs = []
+    for topic, texts in TOPICS.items():
+        for text in texts:
+            i = len(docs)
+            docs.append(
+                Document(
+                    page_content=text,
+                    metadata={"topic": topic, "n": i, "tags": [topic, f"doc{i}"]},
+                    id=f"t{i}",
+                )
+            )
+    return docs
