@@ -132,14 +132,19 @@ def _check_query(query: Any) -> str:
     return query
 
 
+def _check_query_vector(got: Any, model: Embeddings, method: str, dim: int | None) -> np.ndarray:
+    if isinstance(got, (str, bytes, Mapping)) or not hasattr(got, "__len__"):
+        msg = f"{type(model).__name__}.{method} must return a vector, got {type(got).__name__}"
+        raise TypeError(msg)
+    return _check_embedded([got], model=model, method=method, count=1, dim=dim)[0]
+
+
 def _embed_query(model: Embeddings, query: str, dim: int | None) -> np.ndarray:
-    got = model.embed_query(query)
-    return _check_embedded([got], model=model, method="embed_query", count=1, dim=dim)[0]
+    return _check_query_vector(model.embed_query(query), model, "embed_query", dim)
 
 
 async def _aembed_query(model: Embeddings, query: str, dim: int | None) -> np.ndarray:
-    got = await model.aembed_query(query)
-    return _check_embedded([got], model=model, method="aembed_query", count=1, dim=dim)[0]
+    return _check_query_vector(await model.aembed_query(query), model, "aembed_query", dim)
 
 
 # --------------------------------------------------------------------------- input checks
@@ -356,8 +361,12 @@ class SVMRetriever(BaseRetriever):
     def _empty(
         cls, embedding: Embeddings, k: int, mode: str, batch_size: int, params: dict[str, Any]
     ) -> SVMRetriever:
-        if "mode" in params:  # pragma: no cover - mode is a named argument
-            msg = "give mode as mode=..., not as a scoring parameter"
+        unknown = sorted(set(params) - {*_SCORING_PARAMS, "dtype"})
+        if unknown:
+            msg = (
+                f"unknown scoring parameter(s) {unknown}; expected some of "
+                f"{[*_SCORING_PARAMS, 'dtype']}"
+            )
             raise TypeError(msg)
         return cls(
             index=SVMIndex(**params), embedding=embedding, k=k, mode=mode, batch_size=batch_size

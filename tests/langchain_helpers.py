@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from embeddings_for_tests import bag_of_words
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-
-from embeddings_for_tests import bag_of_words
 
 
 class BagOfWordsEmbeddings(Embeddings):

@@ -6,8 +6,8 @@ from functools import cache
 from typing import Any
 
 from langchain_core.vectorstores import InMemoryVectorStore
-from langchain_tests.integration_tests import RetrieversIntegrationTests
 from langchain_helpers import BagOfWordsEmbeddings, corpus
+from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from svm_retrievers import SVMIndex
 from svm_retrievers.langchain import SVMReranker, SVMRerankingRetriever, SVMRetriever
