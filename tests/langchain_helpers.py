@@ -62,3 +62,20 @@ def corpus() -> list[Document]:
                 )
             )
     return docs
+
+
+def assert_same_documents(got: list[Document], expected: list[Document], tol: float = 1e-6) -> None:
+    """Same documents in the same order with the same scores up to ``tol``.
+
+    Concurrent searches (``batch``, ``abatch``) may differ from sequential ones in the last
+    digits: scikit-learn's liblinear draws from the process-wide C ``rand()``.
+    """
+    assert [d.id for d in got] == [d.id for d in expected]
+    assert [d.page_content for d in got] == [d.page_content for d in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a.metadata.keys() == b.metadata.keys()
+        for key, value in b.metadata.items():
+            if key.endswith("_score"):
+                assert abs(a.metadata[key] - value) <= tol, (key, a.metadata[key], value)
+            else:
+                assert a.metadata[key] == value
