@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import os
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -468,6 +469,48 @@ class SVMRetriever(BaseRetriever):
                 text, metadata = self.index.get(doc_id)
                 out.append(Document(page_content=text or "", metadata=metadata, id=doc_id))
         return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the index and these settings to the directory ``path`` (``.npy`` + JSON).
+
+        The settings go under ``"langchain"`` in the index's ``extra``; other adapters'
+        keys already there are kept. The embedding model is not saved: pass it to :meth:`load`.
+        """
+        settings = {
+            "k": self.k,
+            "mode": self.mode,
+            "batch_size": self.batch_size,
+            "embedding": type(self.embedding).__name__,
+        }
+        self.index.save(path, extra={**self.index.extra, "langchain": settings})
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        embedding: Embeddings,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        batch_size: int | None = None,
+    ) -> SVMRetriever:
+        """Load a retriever written by :meth:`save`; ``k``/``mode``/``batch_size`` override
+        the saved settings. ``embedding`` must be the model the index was built with."""
+        index = SVMIndex.load(path)
+        saved = index.extra.get("langchain", {})
+        if not isinstance(saved, Mapping):
+            msg = (
+                f"the saved 'langchain' settings must be a JSON object, got {type(saved).__name__}"
+            )
+            raise ValueError(msg)
+        given = {"k": k, "mode": mode, "batch_size": batch_size}
+        settings = {
+            name: given[name] if given[name] is not None else saved[name]
+            for name in given
+            if given[name] is not None or name in saved
+        }
+        return cls(index=index, embedding=embedding, **settings)
 
     # ------------------------------------------------------------------ retrieval
     def _get_relevant_documents(
