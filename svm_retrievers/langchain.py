@@ -186,11 +186,12 @@ def _split_options(kwargs: dict[str, Any], options: tuple[str, ...]) -> tuple[di
             f"scoring parameters {list(_SCORING_PARAMS)}"
         )
         raise TypeError(msg)
-    opts = {k: v for k, v in kwargs.items() if k in options}
-    params = {k: v for k, v in kwargs.items() if k in _SCORING_PARAMS}
+    # ``None`` means "not given": the retriever's or the index's setting applies.
+    opts = {k: v for k, v in kwargs.items() if k in options and v is not None}
+    params = {k: v for k, v in kwargs.items() if k in _SCORING_PARAMS and v is not None}
     if "k" in opts:
         check_k(opts["k"])
-    if opts.get("mode") is not None:
+    if "mode" in opts:
         check_mode(opts["mode"])
     return opts, params
 
@@ -504,8 +505,8 @@ class SVMRetriever(BaseRetriever):
                 f"the saved 'langchain' settings must be a JSON object, got {type(saved).__name__}"
             )
             raise ValueError(msg)
-        given = {"k": k, "mode": mode, "batch_size": batch_size}
-        settings = {
+        given: dict[str, Any] = {"k": k, "mode": mode, "batch_size": batch_size}
+        settings: dict[str, Any] = {
             name: given[name] if given[name] is not None else saved[name]
             for name in given
             if given[name] is not None or name in saved
@@ -842,22 +843,26 @@ class SVMRerankingRetriever(BaseRetriever):
     def _valid_k(cls, value: Any) -> int | None:
         return None if value is None else check_k(value)
 
+    def _options(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        opts, params = _split_options(kwargs, _RERANKER_OPTIONS)
+        if "k" not in opts:
+            opts["k"] = self.k if self.k is not None else self.reranker.top_n
+        return opts, params
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        kwargs.setdefault("k", self.k or self.reranker.top_n)
-        _split_options(kwargs, _RERANKER_OPTIONS)  # refuse bad options before retrieving
+        opts, params = self._options(kwargs)  # refuse bad options before retrieving
         candidates = self.base_retriever.invoke(
             query, config={"callbacks": run_manager.get_child()}
         )
-        return self.reranker.rerank(candidates, query, **kwargs)
+        return self.reranker.rerank(candidates, query, **opts, **params)
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        kwargs.setdefault("k", self.k or self.reranker.top_n)
-        _split_options(kwargs, _RERANKER_OPTIONS)
+        opts, params = self._options(kwargs)  # refuse bad options before retrieving
         candidates = await self.base_retriever.ainvoke(
             query, config={"callbacks": run_manager.get_child()}
         )
-        return await self.reranker.arerank(candidates, query, **kwargs)
+        return await self.reranker.arerank(candidates, query, **opts, **params)

@@ -94,6 +94,7 @@ def test_per_call_k_and_mode_override_without_changing_the_retriever(retriever):
     assert len(retriever.invoke(QUERY, k=30)) == 12  # more than stored: all of them
     assert (retriever.k, retriever.mode) == (4, "svm")
     assert len(retriever.invoke(QUERY)) == 4
+    assert retriever.invoke(QUERY, k=None, mode=None) == retriever.invoke(QUERY)  # None: default
 
 
 def test_scoring_parameters_per_call(retriever):

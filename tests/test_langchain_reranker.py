@@ -157,8 +157,13 @@ def test_reranking_retriever_chains_base_retriever_and_reranker(store, embedding
     assert two == reranker.rerank(candidates, QUERY, k=2, mode="knn")
     fixed = SVMRerankingRetriever(base_retriever=retriever.base_retriever, reranker=reranker, k=5)
     assert len(fixed.invoke(QUERY)) == 5
+    assert len(fixed.invoke(QUERY, k=None)) == 5
+    embedding.query_calls.clear()
     with pytest.raises(ValueError, match="k must be >= 1"):
         retriever.invoke(QUERY, k=0)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['top_k'\]"):
+        retriever.invoke(QUERY, top_k=2)
+    assert embedding.query_calls == []  # refused before the base retriever ran
 
 
 async def test_reranking_retriever_batch_and_async(store, embedding):
