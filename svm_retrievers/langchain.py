@@ -568,22 +568,31 @@ class SVMRetriever(BaseRetriever):
 
     def _examples(self, examples: Any, name: str) -> Any:
         """Positives/negatives: Documents become stored ids (or, if not stored, embeddings)."""
-        docs = _documents_in(examples, name)
-        if docs is None:
-            return examples
-        if all(d.id is not None and d.id in self.index for d in docs):
-            return [d.id for d in docs]
-        texts = [d.page_content for d in docs]
+        value, texts = self._split_examples(examples, name)
+        if texts is None:
+            return value
         return _embed_documents(self.embedding, texts, self.batch_size, self.index.dim)
 
     async def _aexamples(self, examples: Any, name: str) -> Any:
-        docs = _documents_in(examples, name)
-        if docs is None:
-            return examples
-        if all(d.id is not None and d.id in self.index for d in docs):
-            return [d.id for d in docs]
-        texts = [d.page_content for d in docs]
+        value, texts = self._split_examples(examples, name)
+        if texts is None:
+            return value
         return await _aembed_documents(self.embedding, texts, self.batch_size, self.index.dim)
+
+    def _split_examples(self, examples: Any, name: str) -> tuple[Any, list[str] | None]:
+        """``(value for the core, None)``, or ``(None, texts to embed)`` for unstored Documents."""
+        if examples is None or isinstance(examples, (str, np.ndarray)):
+            return examples, None
+        items = [examples] if isinstance(examples, Document) else list(examples)
+        n_docs = sum(isinstance(x, Document) for x in items)
+        if n_docs == 0:
+            return items, None
+        if n_docs != len(items):
+            msg = f"{name} must be all Documents, all stored ids, or all vectors; got a mix"
+            raise TypeError(msg)
+        if all(d.id is not None and d.id in self.index for d in items):
+            return [d.id for d in items], None
+        return None, [d.page_content for d in items]
 
 
 def _refuse_empty(items: list[Any], name: str) -> None:
@@ -599,22 +608,6 @@ def _unpack_documents(
     given = check_optional_list(ids, len(docs), "ids")
     doc_ids = given if given is not None else [d.id for d in docs]
     return [d.page_content for d in docs], [d.metadata for d in docs], doc_ids
-
-
-def _documents_in(examples: Any, name: str) -> list[Document] | None:
-    """``examples`` as a list of Documents, or ``None`` when it holds none (ids or vectors)."""
-    if examples is None or isinstance(examples, (str, np.ndarray)):
-        return None
-    if isinstance(examples, Document):
-        examples = [examples]
-    items = list(examples)
-    n_docs = sum(isinstance(x, Document) for x in items)
-    if n_docs == 0:
-        return None
-    if n_docs != len(items):
-        msg = f"{name} must be all Documents, all stored ids, or all vectors; got a mix"
-        raise TypeError(msg)
-    return items
 
 
 def _by_positives(query: str, positives: Any) -> bool:

@@ -227,6 +227,8 @@ def test_positives_and_negatives_by_id_document_and_vector(retriever, embedding)
     hits = _core_hits(retriever, QUERY, 12, "svm", positives=["t4"], negatives=["t9"])
     assert [d.id for d in by_id] == [h.id for h in hits]
     assert {"t4", "t9"}.isdisjoint(d.id for d in by_id)  # examples are never returned
+    from_generator = retriever.invoke(QUERY, k=12, positives=(i for i in ["t4"]), negatives=["t9"])
+    assert from_generator == by_id
     stored = retriever.get_by_ids(["t4"])
     assert retriever.invoke(QUERY, k=12, positives=stored) == retriever.invoke(
         QUERY, k=12, positives=["t4"]
