@@ -196,6 +196,15 @@ def _split_options(kwargs: dict[str, Any], options: tuple[str, ...]) -> tuple[di
     return opts, params
 
 
+def _check_param_names(params: Mapping[str, Any], *extra: str) -> None:
+    unknown = sorted(set(params) - {*_SCORING_PARAMS, *extra})
+    if unknown:
+        msg = (
+            f"unknown scoring parameter(s) {unknown}; expected some of {[*_SCORING_PARAMS, *extra]}"
+        )
+        raise TypeError(msg)
+
+
 def _with_scores(metadata: Mapping[str, Any], hit: Hit, **extra: float) -> dict[str, Any]:
     """A new dict: ``metadata`` (already a copy) plus the hit's three scores and ``extra``."""
     metadata = dict(metadata)
@@ -363,13 +372,7 @@ class SVMRetriever(BaseRetriever):
     def _empty(
         cls, embedding: Embeddings, k: int, mode: str, batch_size: int, params: dict[str, Any]
     ) -> SVMRetriever:
-        unknown = sorted(set(params) - {*_SCORING_PARAMS, "dtype"})
-        if unknown:
-            msg = (
-                f"unknown scoring parameter(s) {unknown}; expected some of "
-                f"{[*_SCORING_PARAMS, 'dtype']}"
-            )
-            raise TypeError(msg)
+        _check_param_names(params, "dtype")
         return cls(
             index=SVMIndex(**params), embedding=embedding, k=k, mode=mode, batch_size=batch_size
         )
@@ -672,6 +675,7 @@ class SVMReranker(BaseDocumentCompressor):
         if "mode" in value:
             msg = "give mode as SVMReranker(mode=...), not in params"
             raise ValueError(msg)
+        _check_param_names(value)
         ScoringParams(**value)
         return value
 
@@ -727,12 +731,13 @@ class SVMReranker(BaseDocumentCompressor):
             return []
         vectors = await _aembed_documents(self.embedding, contents, self.batch_size, None)
         vector = await _aembed_query(self.embedding, query, vectors.shape[1])
-        background = await asyncio.to_thread(self._background, vectors.shape[1])
+        background = await self._abackground(vectors.shape[1])
         return await asyncio.to_thread(
             self._rank, unique, contents, vectors, vector, background, opts, params
         )
 
     def _background(self, dim: int) -> np.ndarray | None:
+        """The background vectors (texts are embedded on first use, then kept)."""
         if self.background is None:
             return None
         with self._lock:
@@ -743,14 +748,19 @@ class SVMReranker(BaseDocumentCompressor):
                     self._background_vectors = _embed_documents(
                         self.embedding, self.background, self.batch_size, None
                     )
-            vectors = self._background_vectors
-        if vectors.shape[1] != dim:
-            msg = (
-                f"background has dimension {vectors.shape[1]},"
-                f" but the candidates' embeddings have dimension {dim}"
+            return _check_background(self._background_vectors, dim)
+
+    async def _abackground(self, dim: int) -> np.ndarray | None:
+        if self.background is None or isinstance(self.background, np.ndarray):
+            return self._background(dim)
+        if self._background_vectors is None:
+            vectors = await _aembed_documents(
+                self.embedding, self.background, self.batch_size, None
             )
-            raise ValueError(msg)
-        return vectors
+            with self._lock:
+                if self._background_vectors is None:
+                    self._background_vectors = vectors
+        return _check_background(self._background_vectors, dim)
 
     def _rank(
         self,
@@ -786,6 +796,16 @@ class SVMReranker(BaseDocumentCompressor):
             metadata = _with_scores(copy.deepcopy(doc.metadata), hit, relevance_score=hit.score)
             out.append(doc.model_copy(update={"metadata": metadata}))
         return out
+
+
+def _check_background(vectors: np.ndarray, dim: int) -> np.ndarray:
+    if vectors.shape[1] != dim:
+        msg = (
+            f"background has dimension {vectors.shape[1]},"
+            f" but the candidates' embeddings have dimension {dim}"
+        )
+        raise ValueError(msg)
+    return vectors
 
 
 def _unique_candidates(documents: Iterable[Document]) -> tuple[list[Document], list[str]]:

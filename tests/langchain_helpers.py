@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from embeddings_for_tests import bag_of_words
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -22,6 +24,28 @@ class BagOfWordsEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         self.query_calls.append(text)
         return bag_of_words(text, self.dim)
+
+
+class AsyncOnlyEmbeddings(BagOfWordsEmbeddings):
+    """Native async methods that record their calls; the sync ones refuse to run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.async_calls: list[str] = []
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.async_calls.append("aembed_documents")
+        return await asyncio.to_thread(super().embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        self.async_calls.append("aembed_query")
+        return await asyncio.to_thread(super().embed_query, text)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise AssertionError("sync embed_documents called from async code")
+
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError("sync embed_query called from async code")
 
 
 TOPICS = {

@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_helpers import BagOfWordsEmbeddings, assert_same_documents, corpus
+from langchain_helpers import (
+    AsyncOnlyEmbeddings,
+    BagOfWordsEmbeddings,
+    assert_same_documents,
+    corpus,
+)
 
 import svm_retrievers.langchain as lc
 from svm_retrievers import SVMIndex
@@ -269,30 +274,8 @@ async def test_ainvoke_and_abatch_match_invoke(retriever):
         assert_same_documents(got, want)
 
 
-class _AsyncOnlyEmbeddings(BagOfWordsEmbeddings):
-    """Records which of the sync or async methods were called."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.async_calls: list[str] = []
-
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.async_calls.append("aembed_documents")
-        return await asyncio.to_thread(super().embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        self.async_calls.append("aembed_query")
-        return await asyncio.to_thread(super().embed_query, text)
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("sync embed_documents called from async code")
-
-    def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("sync embed_query called from async code")
-
-
 async def test_async_paths_use_the_async_embedding_methods():
-    embedding = _AsyncOnlyEmbeddings()
+    embedding = AsyncOnlyEmbeddings()
     retriever = await SVMRetriever.afrom_documents(corpus(), embedding, batch_size=5)
     assert embedding.async_calls == ["aembed_documents"] * 3
     await retriever.aadd_texts(["one more text"], ids=["extra"])

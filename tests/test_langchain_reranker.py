@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
-from langchain_helpers import BagOfWordsEmbeddings, assert_same_documents, corpus
+from langchain_helpers import (
+    AsyncOnlyEmbeddings,
+    BagOfWordsEmbeddings,
+    assert_same_documents,
+    corpus,
+)
 
 from svm_retrievers import SVMIndex
 from svm_retrievers.langchain import SVMReranker, SVMRerankingRetriever
@@ -127,6 +132,16 @@ async def test_async_matches_sync(store, embedding):
     assert await reranker.acompress_documents(candidates, QUERY) == expected
 
 
+async def test_async_uses_the_async_embedding_methods():
+    embedding = AsyncOnlyEmbeddings()
+    reranker = SVMReranker(embedding=embedding, top_n=2, background=["svm ranking", "a query"])
+    docs = await reranker.acompress_documents(corpus(), QUERY)
+    assert len(docs) == 2
+    assert embedding.async_calls == ["aembed_documents", "aembed_query", "aembed_documents"]
+    await reranker.acompress_documents(corpus(), QUERY)  # the background is embedded once
+    assert embedding.async_calls[3:] == ["aembed_documents", "aembed_query"]
+
+
 def test_bad_reranker_settings(embedding):
     with pytest.raises(ValueError, match="top_n must be >= 1"):
         SVMReranker(embedding=embedding, top_n=0)
@@ -134,6 +149,8 @@ def test_bad_reranker_settings(embedding):
         SVMReranker(embedding=embedding, mode="bm25")
     with pytest.raises(ValueError, match="C must be a finite number > 0"):
         SVMReranker(embedding=embedding, params={"C": -1.0})
+    with pytest.raises(TypeError, match=r"unknown scoring parameter\(s\) \['gamma'\]"):
+        SVMReranker(embedding=embedding, params={"gamma": 1.0})
     with pytest.raises(ValueError, match="give mode as"):
         SVMReranker(embedding=embedding, params={"mode": "knn"})
     with pytest.raises(TypeError, match="got a single str"):
