@@ -9,10 +9,9 @@ from sklearn.svm import LinearSVC
 
 from .base import SVMProblem, SVMSolution
 
+# liblinear draws its shuffling from the C library's process-wide rand(), seeded per fit:
+# concurrent fits would interleave draws and give slightly different, irreproducible results.
 _FIT_LOCK = threading.Lock()
-"""scikit-learn's liblinear seeds one process-wide Mersenne Twister and then trains without the
-GIL, so concurrent fits interleave their random draws (the dual solver's shuffling): results then
-differ from a single thread's. Fits are serialized to keep every search deterministic."""
 
 
 def solve_liblinear(problem: SVMProblem) -> SVMSolution:
