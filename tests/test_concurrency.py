@@ -186,15 +186,7 @@ def test_filtered_and_subset_searches_during_writes():
             by_batch[i.split("-")[0]] += 1
         assert all(n == BATCH for n in by_batch.values()), dict(by_batch)
 
-    def where_reader_safe() -> None:
-        try:
-            where_reader()
-        except ValueError as exc:  # no batch present at that instant: a documented error
-            assert "no candidate documents" in str(exc)
-
-    errors = _run_threads(
-        [subset_reader, where_reader_safe, corpus.writer(index, seed=3)], seconds=2.0
-    )
+    errors = _run_threads([subset_reader, where_reader, corpus.writer(index, seed=3)], seconds=2.0)
     assert not errors, errors[0]
 
 
