@@ -488,3 +488,36 @@ def test_loaded_index_is_independent_of_the_files(saved):
         child.unlink()
     assert _same(loaded, index)
     assert not loaded.vectors.flags.writeable
+
+
+# ------------------------------------------------------------------------------ disk full
+@needs_fork
+def test_a_save_that_runs_out_of_space_leaves_the_previous_index(tmp_path):
+    """A child whose file-size limit (RLIMIT_FSIZE) cuts its writes short, as a full disk would."""
+    import resource
+
+    a = _make(6, 200, dim=32)
+    b = _make(7, 3000, dim=32, C=2.0)
+    target = tmp_path / "idx"
+    a.save(target, extra={"which": "A"})
+    for limit in (100, 5_000, 50_000, 200_000, 380_000):
+        pid = os.fork()
+        if pid == 0:  # child
+            status = 3
+            try:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of a signal
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+                try:
+                    b.save(target, extra={"which": "B"})
+                    status = 0
+                except OSError:
+                    status = 1
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 1, f"limit {limit}: the save did not fail"
+        loaded = SVMIndex.load(target)
+        assert loaded.extra == {"which": "A"} and _same(loaded, a)
+    b.save(target, extra={"which": "B"})  # with room again, the next save succeeds and cleans up
+    assert _same(SVMIndex.load(target), b)
+    assert len(os.listdir(target)) == 3
