@@ -124,8 +124,10 @@ class OpenAICompatibleServer:
                 inputs = request.get("input")
                 if isinstance(inputs, str):
                     inputs = [inputs]
-                if not isinstance(inputs, list) or not inputs or not all(
-                    isinstance(t, str) and t for t in inputs
+                if (
+                    not isinstance(inputs, list)
+                    or not inputs
+                    or not all(isinstance(t, str) and t for t in inputs)
                 ):
                     self._error(400, "invalid_input", "input must be a non-empty string or list.")
                     return
@@ -138,7 +140,9 @@ class OpenAICompatibleServer:
                 for i, text in enumerate(inputs[: len(inputs) - server.drop_vectors]):
                     vec = text_vector(text, dim).astype("<f4")
                     embedding: Any = (
-                        base64.b64encode(vec.tobytes()).decode() if fmt == "base64" else vec.tolist()
+                        base64.b64encode(vec.tobytes()).decode()
+                        if fmt == "base64"
+                        else vec.tolist()
                     )
                     data.append({"object": "embedding", "index": i, "embedding": embedding})
                 tokens = sum(len(t.split()) for t in inputs)

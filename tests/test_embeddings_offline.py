@@ -77,7 +77,9 @@ def test_state_round_trip_is_exact(fitted: OfflineEmbedder) -> None:
     assert set(arrays) == {"idf", "components"}
     assert all(a.dtype == np.float32 for a in arrays.values())
     # through JSON and float32 arrays, as persistence stores them
-    rebuilt = embedder_from_state(json.loads(json.dumps(config)), {k: v.astype(np.float32) for k, v in arrays.items()})
+    rebuilt = embedder_from_state(
+        json.loads(json.dumps(config)), {k: v.astype(np.float32) for k, v in arrays.items()}
+    )
     assert isinstance(rebuilt, OfflineEmbedder)
     assert rebuilt.dim == fitted.dim
     texts = [*CORPUS, "cats and python dictionaries", "unseen words only zzz"]

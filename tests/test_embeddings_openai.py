@@ -40,13 +40,16 @@ def expected(texts: list[str], dim: int = NATIVE_DIM) -> np.ndarray:
 
 
 @pytest.mark.parametrize("encoding_format", [None, "float", "base64"])
-def test_sync_embeddings_in_every_encoding(live: OpenAICompatibleServer, encoding_format: str | None) -> None:
+def test_sync_embeddings_in_every_encoding(
+    live: OpenAICompatibleServer, encoding_format: str | None
+) -> None:
     emb = make(live, encoding_format=encoding_format)
     vectors = emb.embed(TEXTS)
     np.testing.assert_allclose(vectors, expected(TEXTS), rtol=1e-6)
     assert vectors.dtype == np.float32 and emb.dim == NATIVE_DIM
     sent = live.requests[-1]
-    assert sent["encoding_format"] == (encoding_format or "base64")  # the client's default is base64
+    # the client asks for base64 unless told otherwise
+    assert sent["encoding_format"] == (encoding_format or "base64")
     assert sent["model"] == "text-embedding-3-small"
 
 
@@ -131,7 +134,7 @@ def test_wrong_vector_count(live: OpenAICompatibleServer, encoding_format: str |
 
 def test_no_vectors_at_all(live: OpenAICompatibleServer) -> None:
     live.drop_vectors = 1
-    with pytest.raises(EmbeddingError, match="0 vectors for 1 input|No embedding data"):
+    with pytest.raises(EmbeddingError, match=r"0 vectors for 1 input|No embedding data"):
         make(live).embed_query("alpha")
 
 
@@ -161,11 +164,13 @@ def test_connection_refused_is_clear() -> None:
 def test_missing_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     emb = OpenAIEmbedder(base_url="http://127.0.0.1:9/v1")
-    with pytest.raises(EmbeddingError, match="no API key.*OPENAI_API_KEY"):
+    with pytest.raises(EmbeddingError, match=r"no API key.*OPENAI_API_KEY"):
         emb.embed_query("alpha")
 
 
-def test_environment_fallbacks(live: OpenAICompatibleServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_fallbacks(
+    live: OpenAICompatibleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", live.api_key)
     monkeypatch.setenv("OPENAI_BASE_URL", live.base_url)
     emb = OpenAIEmbedder(max_retries=0)
@@ -191,7 +196,9 @@ def test_bad_input() -> None:
             OpenAIEmbedder(**kwargs)  # type: ignore[arg-type]
 
 
-def test_state_has_no_key_and_round_trips(live: OpenAICompatibleServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_has_no_key_and_round_trips(
+    live: OpenAICompatibleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     emb = make(live, api_key="secret-key-123", dimensions=16)
     config, arrays = emb.to_state()
     assert "secret-key-123" not in json.dumps(config)

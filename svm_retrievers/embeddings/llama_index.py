@@ -1,4 +1,4 @@
-"""Bridge: any svm-retrievers embedder as a LlamaIndex ``BaseEmbedding`` (needs ``llama-index-core``)."""
+"""Bridge: an svm-retrievers embedder as a LlamaIndex ``BaseEmbedding`` (``llama-index-core``)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ class LlamaIndexEmbedding(BaseEmbedding):
                 f"got {type(embedder).__name__}"
             )
             raise TypeError(msg)
-        name = getattr(embedder, "model", None) or getattr(embedder, "kind", type(embedder).__name__)
+        name = getattr(embedder, "model", None) or getattr(
+            embedder, "kind", type(embedder).__name__
+        )
         kwargs.setdefault("model_name", str(name))
         super().__init__(embed_batch_size=embed_batch_size, **kwargs)
         self._embedder = embedder

@@ -1,4 +1,4 @@
-"""``OfflineEmbedder``: TF-IDF followed by truncated SVD, fitted on the corpus; no weights, no network.
+"""``OfflineEmbedder``: TF-IDF then truncated SVD, fitted on the corpus; no weights, no network.
 
 This is latent semantic analysis: sublinear TF-IDF over word unigrams (and optionally bigrams),
 projected onto the top singular vectors of the corpus, then L2-normalized. It needs only
@@ -94,7 +94,7 @@ class OfflineEmbedder:
         vectorizer = self._make_vectorizer(vocabulary=None)
         try:
             tfidf = vectorizer.fit_transform(docs)
-        except ValueError as exc:  # "empty vocabulary; perhaps the documents only contain stop words"
+        except ValueError as exc:  # e.g. "empty vocabulary" (only stop words)
             msg = f"cannot fit the offline embedder on these {len(docs)} text(s): {exc}"
             raise ValueError(msg) from exc
         n_docs, n_terms = tfidf.shape
@@ -102,7 +102,9 @@ class OfflineEmbedder:
         if n_terms == 1:  # a one-word vocabulary: the projection is that word's weight
             components = np.ones((1, 1))
         else:
-            svd = TruncatedSVD(n_components=k, algorithm="randomized", random_state=self.random_state)
+            svd = TruncatedSVD(
+                n_components=k, algorithm="randomized", random_state=self.random_state
+            )
             with np.errstate(divide="ignore", invalid="ignore"):  # variance ratios of tiny corpora
                 svd.fit(tfidf)
             components = svd.components_
@@ -127,7 +129,9 @@ class OfflineEmbedder:
             vocabulary=vocabulary,
         )
 
-    def _set_state(self, vocabulary: Sequence[str], idf: np.ndarray, components: np.ndarray) -> None:
+    def _set_state(
+        self, vocabulary: Sequence[str], idf: np.ndarray, components: np.ndarray
+    ) -> None:
         """Install a fitted state; fitting and loading both end here, so both embed alike."""
         vectorizer = self._make_vectorizer(vocabulary=list(vocabulary))
         vectorizer.idf_ = idf.astype(np.float64)
@@ -182,7 +186,9 @@ class OfflineEmbedder:
         if self._vectorizer is None or self._idf is None or self._components is None:
             msg = "OfflineEmbedder is not fitted: there is no state to save; call fit(texts) first"
             raise NotFittedError(msg)
-        vocabulary = sorted(self._vectorizer.vocabulary_, key=self._vectorizer.vocabulary_.__getitem__)
+        vocabulary = sorted(
+            self._vectorizer.vocabulary_, key=self._vectorizer.vocabulary_.__getitem__
+        )
         config = {
             "kind": KIND,
             "version": _STATE_VERSION,
@@ -258,7 +264,9 @@ class OfflineEmbedder:
 
 def _check_texts(texts: Iterable[str], name: str) -> list[str]:
     if isinstance(texts, (str, bytes)):
-        msg = f"{name} must be a list of str, got a single {type(texts).__name__}; wrap it as [text]"
+        msg = (
+            f"{name} must be a list of str, got a single {type(texts).__name__}; wrap it as [text]"
+        )
         raise TypeError(msg)
     docs = list(texts)
     for i, text in enumerate(docs):

@@ -1,4 +1,4 @@
-"""``OpenAIEmbedder``: embeddings from OpenAI or any OpenAI-compatible server, through the ``openai`` client.
+"""``OpenAIEmbedder``: embeddings from OpenAI or an OpenAI-compatible server (``openai`` client).
 
 Works with vLLM, llama.cpp's server, Ollama, LM Studio and the like: give ``base_url`` (or set
 ``OPENAI_BASE_URL``) and ``api_key`` (or ``OPENAI_API_KEY``; local servers accept any value).
@@ -223,10 +223,13 @@ class OpenAIEmbedder:
             raise EmbeddingError(msg)
         order = [getattr(item, "index", i) for i, item in enumerate(data)]
         if sorted(order) != list(range(expected)):
-            msg = f"{self._where()} returned vector indices {sorted(order)[:10]}, expected 0..{expected - 1}"
+            msg = (
+                f"{self._where()} returned vector indices {sorted(order)[:10]}, "
+                f"expected 0..{expected - 1}"
+            )
             raise EmbeddingError(msg)
         rows: list[np.ndarray | None] = [None] * expected
-        for position, item in zip(order, data):
+        for position, item in zip(order, data, strict=True):
             rows[position] = _as_vector(item.embedding)
         lengths = {row.shape[0] for row in rows if row is not None}
         if len(lengths) != 1:
@@ -237,10 +240,15 @@ class OpenAIEmbedder:
             msg = f"{self._where()} returned empty vectors"
             raise EmbeddingError(msg)
         if self.dimensions is not None and dim != self.dimensions:
-            msg = f"{self._where()} returned vectors of dimension {dim}, but dimensions={self.dimensions} was asked"
+            msg = (
+                f"{self._where()} returned vectors of dimension {dim}, "
+                f"but dimensions={self.dimensions} was asked"
+            )
             raise EmbeddingError(msg)
         if self._dim is not None and dim != self._dim:
-            msg = f"{self._where()} returned vectors of dimension {dim}, earlier ones had {self._dim}"
+            msg = (
+                f"{self._where()} returned vectors of dimension {dim}, earlier ones had {self._dim}"
+            )
             raise EmbeddingError(msg)
         matrix = np.vstack(rows)  # type: ignore[arg-type]
         if not np.isfinite(matrix).all():

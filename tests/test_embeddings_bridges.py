@@ -1,0 +1,140 @@
+"""The LangChain and LlamaIndex bridges: LangChain's standard suites, LlamaIndex use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import Embeddings
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
+from langchain_tests.unit_tests import EmbeddingsUnitTests
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from svm_retrievers.embeddings import OfflineEmbedder, OpenAIEmbedder
+from svm_retrievers.embeddings.langchain import LangChainEmbeddings, as_langchain
+from svm_retrievers.embeddings.llama_index import LlamaIndexEmbedding, as_llama_index
+from tests.openai_server import OpenAICompatibleServer, text_vector
+
+CORPUS = ["foo bar baz", "bar qux", "foo quux corge", "hello world", "lorem ipsum dolor"]
+OFFLINE = OfflineEmbedder(dim=3).fit(CORPUS)
+
+
+class TestOfflineLangChainUnit(EmbeddingsUnitTests):
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return LangChainEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"embedder": OFFLINE}
+
+
+class TestOfflineLangChainIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return LangChainEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"embedder": OFFLINE}
+
+
+class _ServerMixin:
+    server: OpenAICompatibleServer
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _server(cls) -> Iterator[None]:
+        with OpenAICompatibleServer() as srv:
+            cls.server = srv
+            yield
+
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return LangChainEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        srv = type(self).server
+        return {
+            "embedder": OpenAIEmbedder(base_url=srv.base_url, api_key=srv.api_key, max_retries=0)
+        }
+
+
+@pytest.mark.network
+class TestOpenAILangChainUnit(_ServerMixin, EmbeddingsUnitTests):
+    pass
+
+
+@pytest.mark.network
+class TestOpenAILangChainIntegration(_ServerMixin, EmbeddingsIntegrationTests):
+    def test_vectors_come_from_the_server(self, model: Embeddings) -> None:
+        np.testing.assert_allclose(model.embed_query("foo bar"), text_vector("foo bar"), rtol=1e-6)
+        assert len(type(self).server.requests) >= 1
+
+
+def test_as_langchain_wraps_and_passes_through() -> None:
+    wrapped = as_langchain(OFFLINE)
+    assert isinstance(wrapped, Embeddings)
+    assert as_langchain(wrapped) is wrapped
+    assert wrapped.embed_query("foo") == OFFLINE.embed_query("foo")
+    with pytest.raises(TypeError, match="embed_documents and embed_query"):
+        as_langchain(object())
+
+
+async def test_as_langchain_async_without_native_async() -> None:
+    class SyncOnly:
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [[float(len(t)), 1.0] for t in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return [float(len(text)), 1.0]
+
+    wrapped = as_langchain(SyncOnly())
+    assert await wrapped.aembed_documents(["ab", "c"]) == [[2.0, 1.0], [1.0, 1.0]]
+    assert await wrapped.aembed_query("abc") == [3.0, 1.0]
+
+
+async def test_as_llama_index_offline() -> None:
+    embed_model = as_llama_index(OFFLINE)
+    assert isinstance(embed_model, BaseEmbedding)
+    assert as_llama_index(embed_model) is embed_model
+    assert embed_model.model_name == "offline-tfidf-svd"
+    query = embed_model.get_query_embedding("foo bar")
+    assert query == OFFLINE.embed_query("foo bar")
+    texts = embed_model.get_text_embedding_batch(CORPUS)
+    assert texts == OFFLINE.embed_documents(CORPUS)
+    assert await embed_model.aget_query_embedding("foo bar") == query
+    assert await embed_model.aget_text_embedding_batch(CORPUS) == texts
+    assert all(isinstance(x, float) for x in embed_model.get_text_embedding("hello world"))
+    with pytest.raises(TypeError, match="embed_documents and embed_query"):
+        LlamaIndexEmbedding(object())
+
+
+@pytest.mark.network
+async def test_as_llama_index_openai_sync_and_async() -> None:
+    with OpenAICompatibleServer() as srv:
+        emb = OpenAIEmbedder(
+            base_url=srv.base_url, api_key=srv.api_key, max_retries=0, dimensions=8
+        )
+        embed_model = as_llama_index(emb)
+        assert embed_model.model_name == "text-embedding-3-small"
+        np.testing.assert_allclose(
+            embed_model.get_query_embedding("hello"), text_vector("hello", 8), rtol=1e-6
+        )
+        batch = await embed_model.aget_text_embedding_batch(["hello", "world"])
+        np.testing.assert_allclose(
+            batch, [text_vector("hello", 8), text_vector("world", 8)], rtol=1e-6
+        )
+
+
+def test_llama_index_vector_store_index_with_offline_embedder() -> None:
+    """The bridge works where LlamaIndex takes an embed model (no OpenAI default needed)."""
+    from llama_index.core import Document, VectorStoreIndex
+
+    docs = [Document(text=t, id_=str(i)) for i, t in enumerate(CORPUS)]
+    index = VectorStoreIndex.from_documents(docs, embed_model=as_llama_index(OFFLINE))
+    nodes = index.as_retriever(similarity_top_k=1).retrieve("hello world")
+    assert nodes[0].node.get_content() == "hello world"
