@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,8 @@ class SVMIndex:
         )
         self.embedder: Any = None
         """An optional embedder saved and loaded with the index (see ``svm_retrievers.embeddings``)."""
+        self.extra: dict[str, Any] = {}
+        """The JSON ``extra`` read by :meth:`load` (what the last :meth:`save` was given)."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -149,6 +152,53 @@ class SVMIndex:
         index = cls(matrix.shape[1], dtype=dtype, **params)
         index._add_normalized(matrix, ids, texts, metadatas)
         return index
+
+    @classmethod
+    def _from_stored(
+        cls,
+        vectors: np.ndarray,
+        ids: list[str],
+        texts: list[str | None],
+        metadatas: list[dict[str, Any]],
+        params: ScoringParams,
+        dim: int,
+    ) -> SVMIndex:
+        """Rebuild from validated, already-normalized data without renormalizing it."""
+        index = cls(dim, dtype=vectors.dtype)
+        index.params = params
+        vectors = np.ascontiguousarray(vectors)
+        vectors.setflags(write=False)
+        index._snap = _Snapshot(
+            vectors=vectors,
+            ids=tuple(ids),
+            row_of={doc_id: row for row, doc_id in enumerate(ids)},
+            texts=tuple(texts),
+            metadatas=tuple(metadatas),
+        )
+        return index
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None) -> None:
+        """Save to the directory ``path`` atomically: ``.npy`` vectors and JSON, never pickle.
+
+        ``extra`` is any JSON-serializable dict kept with the index (adapters store their
+        settings there); it comes back as :attr:`extra` after :meth:`load`.
+        """
+        from .persistence import save_index
+
+        save_index(self, path, extra=extra)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SVMIndex:
+        """Load an index written by :meth:`save`, validating every file.
+
+        Raises ``FileNotFoundError`` if there is no index at ``path`` and
+        :class:`~svm_retrievers.persistence.IndexFormatError` (a ``ValueError``) if it is
+        truncated, corrupted, tampered with or of a newer format.
+        """
+        from .persistence import load_index
+
+        return load_index(path)
 
     # ------------------------------------------------------------------ properties
     @property
