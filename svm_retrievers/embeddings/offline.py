@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
+from threadpoolctl import threadpool_limits
 
 KIND = "offline-tfidf-svd"
 _STATE_VERSION = 1
@@ -105,7 +106,15 @@ class OfflineEmbedder:
             svd = TruncatedSVD(
                 n_components=k, algorithm="randomized", random_state=self.random_state
             )
-            with np.errstate(divide="ignore", invalid="ignore"):  # variance ratios of tiny corpora
+            # One BLAS thread: the matrices are small, and several threads on a busy machine
+            # can be more than ten times slower than one.
+            with (
+                threadpool_limits(limits=1, user_api="blas"),
+                np.errstate(
+                    divide="ignore",
+                    invalid="ignore",  # variance ratios of tiny corpora
+                ),
+            ):
                 svd.fit(tfidf)
             components = svd.components_
         vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
