@@ -70,13 +70,10 @@ class Progress:
 
     def close(self) -> None:
         elapsed = time.perf_counter() - self.start
-        end = "\n" if self.tty else ""
-        prefix = "\r" if self.tty else ""
-        self.stream.write(
-            f"{prefix}{self.label}: {self.done}/{self.total} done in {elapsed:.1f} s{' ' * 20}{end}"
-        )
-        if not self.tty:
-            self.stream.write("\n")
+        line = f"{self.label}: {self.done}/{self.total} done in {elapsed:.1f} s"
+        if self.tty:  # overwrite the bar, padding over its tail
+            line = f"\r{line:<{len(self.label) + 48}}"
+        self.stream.write(line + "\n")
         self.stream.flush()
 
 
@@ -196,6 +193,7 @@ def make_embedder(args: argparse.Namespace) -> Any:
         dimensions=args.dim,
         base_url=args.base_url,
         batch_size=args.batch_size,
+        max_retries=args.max_retries,
     )
     try:
         embedder.client  # noqa: B018  (fails fast without an API key)
@@ -304,9 +302,14 @@ def embed_query_for(index: SVMIndex, path: Path, text: str, args: argparse.Names
         )
         raise CLIError(msg)
     if args.model and config.get("model") != args.model:
+        built = (
+            f"model {config['model']!r}"
+            if config.get("model")
+            else f"the {config['kind']!r} embedder"
+        )
         msg = (
-            f"the index at {str(path)!r} was built with model {config.get('model')!r}, "
-            f"not {args.model!r}; queries must use the same model"
+            f"the index at {str(path)!r} was built with {built}, not model {args.model!r}; "
+            "queries must use the same model"
         )
         raise CLIError(msg)
     try:
@@ -385,6 +388,11 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _num(value: float, width: int, digits: int) -> str:
+    """``value`` right-aligned, without a minus sign on a value that rounds to zero."""
+    return f"{round(value, digits) + 0.0:>{width}.{digits}f}"
+
+
 def score_table(rows: list[dict[str, Any]], mode: str, text_width: int = 50) -> str:
     """One ranking with the three scores side by side (the ranking score marked with ``*``)."""
     id_width = min(max([len(r["id"]) for r in rows] + [2]), 40)
@@ -395,8 +403,9 @@ def score_table(rows: list[dict[str, Any]], mode: str, text_width: int = 50) -> 
     ]
     for r in rows:
         lines.append(
-            f"{r['rank']:>3}  {_clip(r['id'], id_width):<{id_width}}  {r['knn_score']:>8.4f}  "
-            f"{r['svm_score']:>8.4f}  {r['hybrid_score']:>8.4f}  {_clip(r['text'] or '', text_width)}"
+            f"{r['rank']:>3}  {_clip(r['id'], id_width):<{id_width}}  {_num(r['knn_score'], 8, 4)}  "
+            f"{_num(r['svm_score'], 8, 4)}  {_num(r['hybrid_score'], 8, 4)}  "
+            f"{_clip(r['text'] or '', text_width)}"
         )
     return "\n".join(lines)
 
@@ -419,7 +428,7 @@ def side_by_side(ranked: dict[str, list[dict[str, Any]]], width: int = 40) -> st
                 continue
             r = rows[i]
             mark = "+" if mode != "knn" and knn_ids and r["id"] not in knn_ids else " "
-            cell = f"{r['score']:>8.3f} {mark}{_clip(r['id'], width - 12)}"
+            cell = f"{_num(r['score'], 8, 3)} {mark}{_clip(r['id'], width - 12)}"
             cells.append(f"{cell:<{width}}")
         lines.append(f"{i + 1:>3} " + "".join(cells).rstrip())
     return "\n".join(lines)
@@ -662,6 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=_positive_int, help="dimension (offline: 256; openai: native)")
     p.add_argument("--base-url", help="OpenAI-compatible API root (default OPENAI_BASE_URL)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="texts per request")
+    p.add_argument(
+        "--max-retries", type=int, default=2, help="retries on 429/5xx/connection errors"
+    )
     p.add_argument("--text-field", default="text", help="JSONL field with the text")
     p.add_argument("--id-field", default="id", help="JSONL field with the id (default: line no.)")
     p.set_defaults(func=cmd_index)
