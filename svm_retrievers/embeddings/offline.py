@@ -17,6 +17,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
+from ._texts import check_text, check_texts
+
 KIND = "offline-tfidf-svd"
 _STATE_VERSION = 1
 
@@ -88,7 +90,7 @@ class OfflineEmbedder:
 
     def fit(self, texts: Iterable[str]) -> OfflineEmbedder:
         """Learn the vocabulary, the idf weights and the SVD projection from ``texts``."""
-        docs = _check_texts(texts, "texts")
+        docs = check_texts(texts)
         if not docs:
             msg = "texts is empty: fit needs at least one document"
             raise ValueError(msg)
@@ -158,7 +160,7 @@ class OfflineEmbedder:
         if self._vectorizer is None:
             msg = "OfflineEmbedder is not fitted: call fit(texts) on the corpus first"
             raise NotFittedError(msg)
-        docs = _check_texts(texts, "texts")
+        docs = check_texts(texts)
         if not docs:
             return np.zeros((0, self.dim or 0), dtype=np.float32)
         dense = np.asarray(self._vectorizer.transform(docs) @ self._projection, dtype=np.float64)
@@ -172,10 +174,7 @@ class OfflineEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         """The vector of one query (a list of Python floats)."""
-        if not isinstance(text, str):
-            msg = f"text must be a str, got {type(text).__name__}"
-            raise TypeError(msg)
-        return self.embed([text])[0].tolist()
+        return self.embed([check_text(text)])[0].tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents` (local CPU work, run inline)."""
@@ -269,20 +268,6 @@ class OfflineEmbedder:
         )
         embedder._set_state(vocabulary, idf, components)
         return embedder
-
-
-def _check_texts(texts: Iterable[str], name: str) -> list[str]:
-    if isinstance(texts, (str, bytes)):
-        msg = (
-            f"{name} must be a list of str, got a single {type(texts).__name__}; wrap it as [text]"
-        )
-        raise TypeError(msg)
-    docs = list(texts)
-    for i, text in enumerate(docs):
-        if not isinstance(text, str):
-            msg = f"{name}[{i}] must be a str, got {type(text).__name__}"
-            raise TypeError(msg)
-    return docs
 
 
 def _check_int(value: Any, name: str, minimum: int) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import openai
 
+from ._texts import check_text, check_texts
 from .errors import EmbeddingError
 
 KIND = "openai"
@@ -143,7 +144,7 @@ class OpenAIEmbedder:
     # ------------------------------------------------------------------ embedding
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The ``(n, dim)`` float32 array of the texts' vectors, in input order."""
-        docs = _check_texts(texts)
+        docs = check_texts(texts, allow_empty=False)
         parts = []
         for start in range(0, len(docs), self.batch_size):
             batch = docs[start : start + self.batch_size]
@@ -159,7 +160,7 @@ class OpenAIEmbedder:
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
         """Async :meth:`embed`, through ``openai.AsyncOpenAI``."""
-        docs = _check_texts(texts)
+        docs = check_texts(texts, allow_empty=False)
         parts = []
         for start in range(0, len(docs), self.batch_size):
             batch = docs[start : start + self.batch_size]
@@ -179,7 +180,7 @@ class OpenAIEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         """The vector of one query (a list of Python floats)."""
-        return self.embed([_check_text(text)])[0].tolist()
+        return self.embed([check_text(text, allow_empty=False)])[0].tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents`."""
@@ -187,7 +188,7 @@ class OpenAIEmbedder:
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`."""
-        return (await self.aembed([_check_text(text)]))[0].tolist()
+        return (await self.aembed([check_text(text, allow_empty=False)]))[0].tolist()
 
     # ------------------------------------------------------------------ checks
     def _where(self) -> str:
@@ -328,23 +329,3 @@ def _server_message(exc: openai.APIStatusError) -> str:
         if isinstance(error, Mapping) and error.get("message"):
             return str(error["message"])
     return str(exc.message)
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, (str, bytes)):
-        msg = "texts must be a list of str, got a single str; wrap it as [text]"
-        raise TypeError(msg)
-    docs = list(texts)
-    for i, text in enumerate(docs):
-        _check_text(text, f"texts[{i}]")
-    return docs
-
-
-def _check_text(text: Any, name: str = "text") -> str:
-    if not isinstance(text, str):
-        msg = f"{name} must be a str, got {type(text).__name__}"
-        raise TypeError(msg)
-    if not text:
-        msg = f"{name} is empty: the OpenAI embeddings API rejects empty strings"
-        raise ValueError(msg)
-    return text
