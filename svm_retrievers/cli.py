@@ -467,7 +467,7 @@ def stdlib_corpus(
     """
     docs: dict[str, tuple[str, dict[str, Any]]] = {}
     try:
-        from pydoc_data.topics import topics
+        topics: dict[str, str] = dict(importlib.import_module("pydoc_data.topics").topics)
     except ImportError:  # some distributions strip pydoc_data
         topics = {}
     for name, text in sorted(topics.items()):
@@ -699,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="nDCG@10, Recall@100, MRR@10 on a BEIR-format dataset")
     p.add_argument("dataset", help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")
     p.add_argument("--embeddings", help="folder with corpus.npy and queries.npy (else offline)")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
+    p.add_argument("--modes", default=",".join(DISPLAY_ORDER), help="comma-separated modes")
     p.add_argument("--dim", type=_positive_int, help="offline embedder dimension (default 256)")
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     _scoring_options(p)
