@@ -65,6 +65,17 @@ async def test_async_embeddings_in_every_encoding(
     np.testing.assert_allclose(query, docs[0], rtol=1e-6)
 
 
+def test_async_works_across_event_loops(live: OpenAICompatibleServer) -> None:
+    """One embedder, several ``asyncio.run`` calls: each loop gets its own async client."""
+    import asyncio
+
+    emb = make(live)
+    first = asyncio.run(emb.aembed_query("alpha beta"))
+    for _ in range(2):
+        assert asyncio.run(emb.aembed_query("alpha beta")) == first
+    assert len(live.requests) == 3
+
+
 def test_lists_of_python_floats(live: OpenAICompatibleServer) -> None:
     emb = make(live)
     docs = emb.embed_documents(TEXTS)

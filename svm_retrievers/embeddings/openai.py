@@ -8,9 +8,11 @@ as :class:`~svm_retrievers.embeddings.EmbeddingError` with the HTTP status when 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -90,7 +92,9 @@ class OpenAIEmbedder:
         self._dim: int | None = dimensions
         self._lock = threading.Lock()
         self._client: openai.OpenAI | None = None
-        self._async_client: openai.AsyncOpenAI | None = None
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, openai.AsyncOpenAI
+        ] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
@@ -127,11 +131,18 @@ class OpenAIEmbedder:
 
     @property
     def async_client(self) -> openai.AsyncOpenAI:
-        """The ``openai.AsyncOpenAI`` client (made on first use)."""
+        """The ``openai.AsyncOpenAI`` client of the running event loop (one per loop).
+
+        An async client's connections belong to the loop that opened them, so each loop
+        (e.g. each ``asyncio.run``) gets its own client; call this inside a running loop.
+        """
+        loop = asyncio.get_running_loop()
         with self._lock:
-            if self._async_client is None:
-                self._async_client = openai.AsyncOpenAI(**self._client_kwargs())
-            return self._async_client
+            client = self._async_clients.get(loop)
+            if client is None:
+                client = openai.AsyncOpenAI(**self._client_kwargs())
+                self._async_clients[loop] = client
+            return client
 
     def _request_kwargs(self, batch: list[str]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "input": batch}
