@@ -216,11 +216,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise CLIError(msg)
     embedder = make_embedder(args)
     ids, texts, metas = read_source(source, args.text_field, args.id_field)
-    keep = [i for i, t in enumerate(texts) if t.strip()]
-    _warn_skipped(
-        len(texts) - len(keep), "empty", [ids[i] for i in range(len(ids)) if i not in keep]
-    )
-    ids, texts, metas = _subset(keep, ids, texts, metas)
+    blank = [i for i, t in enumerate(texts) if not t.strip()]
+    if blank:
+        _warn_skipped(len(blank), "empty", [ids[i] for i in blank])
+        keep = [i for i, t in enumerate(texts) if t.strip()]
+        ids, texts, metas = _subset(keep, ids, texts, metas)
     if not texts:
         msg = f"{str(source)!r} holds no non-empty documents"
         raise CLIError(msg)
@@ -235,9 +235,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         vectors = embed_with_progress(embedder, texts, "embedding", batch)
     except EmbeddingError as exc:
         raise CLIError(str(exc)) from exc
-    nonzero = np.flatnonzero(np.any(vectors != 0, axis=1))
+    has_direction = np.any(vectors != 0, axis=1)
+    nonzero = np.flatnonzero(has_direction)
     if nonzero.size < len(ids):
-        dropped = sorted(set(range(len(ids))) - set(nonzero.tolist()))
+        dropped = np.flatnonzero(~has_direction).tolist()
         _warn_skipped(len(dropped), "with no indexed terms", [ids[i] for i in dropped])
         ids, texts, metas = _subset(nonzero.tolist(), ids, texts, metas)
         vectors = vectors[nonzero]
