@@ -377,6 +377,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     elif args.mode == "all":
         print(f'query: "{args.text}"  ({len(index)} documents)')
         print(side_by_side(ranked))
+        print()
+        print(legend(ranked))
     else:
         print(f'query: "{args.text}"  mode: {args.mode}  ({len(index)} documents)')
         print(score_table(ranked[args.mode], args.mode))
@@ -433,6 +435,19 @@ def side_by_side(ranked: dict[str, list[dict[str, Any]]], width: int = 40) -> st
             cells.append(f"{cell:<{width}}")
         lines.append(f"{i + 1:>3} " + "".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def legend(ranked: dict[str, list[dict[str, Any]]], text_width: int = 90) -> str:
+    """Each document of the side-by-side rankings once, with the start of its text."""
+    seen: dict[str, str] = {}
+    for rows in ranked.values():
+        for r in rows:
+            seen.setdefault(r["id"], r["text"] or "")
+    id_width = min(max(len(i) for i in seen), 30)
+    return "\n".join(
+        f"  {_clip(doc_id, id_width):<{id_width}}  {_clip(text, text_width)}"
+        for doc_id, text in seen.items()
+    )
 
 
 # ---------------------------------------------------------------------------------- demo

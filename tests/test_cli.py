@@ -360,7 +360,11 @@ def test_query_modes_text_output(offline_index: Path, capsys: pytest.CaptureFixt
     assert main(["query", str(offline_index), "interest rates", "-k", "3", "--mode", "all"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "kNN (cosine)" in out[1] and "hybrid (z-score mean)" in out[1]
-    assert [line.split()[0] for line in out[2:]] == ["1", "2", "3"]
+    assert [line.split()[0] for line in out[2:5]] == ["1", "2", "3"]
+    assert out[5] == ""
+    legend = {line.split()[0]: line for line in out[6:]}  # each ranked document once, with its text
+    assert "money/markets.txt" in legend
+    assert "Stock markets fell" in legend["money/markets.txt"]
 
 
 def test_query_all_json_has_three_rankings(
