@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from . import __version__
 from .embeddings import EmbeddingError, OfflineEmbedder
 from .index import SVMIndex
 from .scoring import top_k
@@ -677,6 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Rank documents with an exemplar SVM, kNN and a hybrid; keep every score.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", help="embed a folder of .txt/.md files or a .jsonl file")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import svm_retrievers
 from svm_retrievers import SVMIndex
 from svm_retrievers.cli import DEMO_MODULES, main, read_source, stdlib_corpus
 from svm_retrievers.embeddings import OfflineEmbedder
@@ -336,6 +337,32 @@ def test_bad_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     (blank / "a.txt").write_text("   \n")
     assert "no non-empty documents" in errors_of(capsys, ["index", str(blank), out])
     assert "is not a directory" in errors_of(capsys, ["index", str(blank), str(other)])
+
+
+def test_index_refuses_a_folder_that_is_not_an_index(
+    tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "precious.txt").write_text("keep me")
+    assert "cannot save the index" in errors_of(capsys, ["index", str(docs_dir), str(target)])
+    assert (target / "precious.txt").read_text() == "keep me"
+
+
+def test_index_overwrites_a_previous_index(
+    tmp_path: Path, docs_dir: Path, offline_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (docs_dir / "cats.txt").unlink()
+    assert main(["index", str(docs_dir), str(offline_index), "--dim", "3"]) == 0
+    loaded = SVMIndex.load(offline_index)
+    assert len(loaded) == len(DOCS) - 1 and "cats.txt" not in loaded and loaded.dim == 3
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"svm-retrievers {svm_retrievers.__version__}"
 
 
 def test_empty_and_stop_word_documents_are_skipped_with_a_warning(
