@@ -395,6 +395,8 @@ class SVMIndex:
         p = self.params.replace(mode=mode, **params)
         snap = self._snap
         requests = self._resolve_batch(snap, queries, ids, where, positives, negatives, _single)
+        if requests[0].rows is not None and requests[0].rows.size == 0:
+            return [[] for _ in requests]  # the ids/where restriction left no candidates
         results: list[list[Hit]] = []
         for req in requests:
             knn, svm, hybrid, _ = self._score(snap, req, p)
@@ -421,6 +423,9 @@ class SVMIndex:
         req = self._resolve_batch(
             snap, [query] if query is not None else [None], ids, where, positives, negatives, True
         )[0]
+        if req.rows is not None and req.rows.size == 0:
+            empty = np.zeros(0)
+            return Scores(ids=[], knn=empty, svm=empty, hybrid=empty, positive_svm=empty)
         knn, svm, hybrid, solution = self._score(snap, req, p)
         rows = np.arange(len(snap.ids)) if req.rows is None else req.rows
         positive_svm = req.positives @ solution.coef + solution.intercept
@@ -454,9 +459,6 @@ class SVMIndex:
             msg = f"ids given as both positives and negatives: {[snap.ids[r] for r in sorted(both)][:5]!r}"
             raise ValueError(msg)
         rows = self._candidate_rows(snap, ids, where, exclude=set(pos_rows))
-        if rows is not None and rows.size == 0:
-            msg = "no candidate documents remain after the ids/where restriction"
-            raise ValueError(msg)
         hidden = frozenset(neg_rows)
 
         if single:
@@ -465,7 +467,7 @@ class SVMIndex:
                 if pos_vecs.shape[0] == 0:
                     msg = "query is None: give a query vector or at least one positive"
                     raise ValueError(msg)
-                q_list = [None]
+                q_list: list[np.ndarray | None] = [None]
             else:
                 q_list = [check_vector(query, "query", dim=dim)]
         else:

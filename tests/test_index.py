@@ -410,7 +410,10 @@ def test_ids_count_mismatch_and_non_string_ids():
         SVMIndex.from_embeddings(np.eye(3), ids=["a", 2, "c"])
 
 
-def test_filter_that_excludes_everything(small):
+def test_filter_that_excludes_everything_returns_nothing(small):
     index, _, _ = small
-    with pytest.raises(ValueError, match="no candidate documents"):
-        index.search(np.ones(12), where={"group": 99})
+    assert index.search(np.ones(12), where={"group": 99}) == []
+    assert index.search(np.ones(12), ids=[]) == []
+    assert index.search_batch(np.ones((2, 12)), where={"group": 99}) == [[], []]
+    scores = index.get_scores(np.ones(12), where={"group": 99})
+    assert scores.ids == [] and scores.svm.shape == (0,)
