@@ -138,3 +138,56 @@ def test_llama_index_vector_store_index_with_offline_embedder() -> None:
     index = VectorStoreIndex.from_documents(docs, embed_model=as_llama_index(OFFLINE))
     nodes = index.as_retriever(similarity_top_k=1).retrieve("hello world")
     assert nodes[0].node.get_content() == "hello world"
+
+
+# ------------------------------------------------------------------ with the package's adapters
+PETS = [
+    "Cats purr and sleep on warm mats.",
+    "A kitten is a young cat that likes to play.",
+    "Dogs bark at the mailman every morning.",
+    "Interest rates rose and stock markets fell.",
+    "The central bank raised interest rates again.",
+]
+
+
+def test_langchain_retriever_with_offline_embedder() -> None:
+    from svm_retrievers.langchain import SVMRetriever
+
+    embedder = OfflineEmbedder(dim=4).fit(PETS)
+    retriever = SVMRetriever.from_texts(PETS, as_langchain(embedder), k=2, mode="svm")
+    docs = retriever.invoke("young cat kitten")
+    assert len(docs) == 2
+    assert docs[0].page_content == PETS[1]
+    assert all(isinstance(d.metadata["svm_score"], float) for d in docs)
+    assert docs[0].metadata["svm_score"] >= docs[1].metadata["svm_score"]
+
+
+@pytest.mark.network
+async def test_langchain_retriever_with_openai_embedder_sync_and_async() -> None:
+    from svm_retrievers.langchain import SVMRetriever
+
+    with OpenAICompatibleServer() as srv:
+        emb = OpenAIEmbedder(base_url=srv.base_url, api_key=srv.api_key, max_retries=0)
+        retriever = SVMRetriever.from_texts(PETS, as_langchain(emb), k=1, mode="knn")
+        assert retriever.invoke("interest rates")[0].page_content in PETS[3:]
+        docs = await retriever.ainvoke("young cat kitten")
+        assert docs[0].page_content == PETS[1]
+        assert srv.requests[-1]["input"] == ["young cat kitten"]
+
+
+def test_llama_index_retriever_with_offline_embedder() -> None:
+    from llama_index.core import Document
+
+    from svm_retrievers.llama_index import SVMRetriever
+
+    embedder = OfflineEmbedder(dim=4).fit(PETS)
+    retriever = SVMRetriever.from_defaults(
+        documents=[Document(text=t) for t in PETS],
+        embed_model=as_llama_index(embedder),
+        similarity_top_k=2,
+        mode="hybrid",
+    )
+    nodes = retriever.retrieve("central bank interest rates")
+    assert len(nodes) == 2
+    assert nodes[0].node.get_content() in PETS[3:]
+    assert isinstance(nodes[0].score, float)
