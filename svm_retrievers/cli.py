@@ -392,6 +392,11 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _clip_id(doc_id: str, width: int) -> str:
+    """Ids keep their end (``…Connection.request``, ``…/notes/today.md``): it is the telling part."""
+    return doc_id if len(doc_id) <= width else "…" + doc_id[len(doc_id) - width + 1 :]
+
+
 def _num(value: float, width: int, digits: int) -> str:
     """``value`` right-aligned, without a minus sign on a value that rounds to zero."""
     return f"{round(value, digits) + 0.0:>{width}.{digits}f}"
@@ -407,7 +412,7 @@ def score_table(rows: list[dict[str, Any]], mode: str, text_width: int = 50) -> 
     ]
     for r in rows:
         lines.append(
-            f"{r['rank']:>3}  {_clip(r['id'], id_width):<{id_width}}  {_num(r['knn_score'], 8, 4)}  "
+            f"{r['rank']:>3}  {_clip_id(r['id'], id_width):<{id_width}}  {_num(r['knn_score'], 8, 4)}  "
             f"{_num(r['svm_score'], 8, 4)}  {_num(r['hybrid_score'], 8, 4)}  "
             f"{_clip(r['text'] or '', text_width)}"
         )
@@ -432,7 +437,7 @@ def side_by_side(ranked: dict[str, list[dict[str, Any]]], width: int = 40) -> st
                 continue
             r = rows[i]
             mark = "+" if mode != "knn" and knn_ids and r["id"] not in knn_ids else " "
-            cell = f"{_num(r['score'], 8, 3)} {mark}{_clip(r['id'], width - 12)}"
+            cell = f"{_num(r['score'], 8, 3)} {mark}{_clip_id(r['id'], width - 12)}"
             cells.append(f"{cell:<{width}}")
         lines.append(f"{i + 1:>3} " + "".join(cells).rstrip())
     return "\n".join(lines)
@@ -446,7 +451,7 @@ def legend(ranked: dict[str, list[dict[str, Any]]], text_width: int = 90) -> str
             seen.setdefault(r["id"], r["text"] or "")
     id_width = min(max(len(i) for i in seen), 30)
     return "\n".join(
-        f"  {_clip(doc_id, id_width):<{id_width}}  {_clip(text, text_width)}"
+        f"  {_clip_id(doc_id, id_width):<{id_width}}  {_clip(text, text_width)}"
         for doc_id, text in seen.items()
     )
 
@@ -468,9 +473,9 @@ DEMO_MODULES = (
 DEMO_QUESTIONS = (
     "serialize an object to JSON",
     "compute the median of a list of numbers",
-    "what does the yield statement do",
-    "temporary file that is deleted automatically",
-    "remove whitespace from the beginning and end of a string",
+    "round a number to two decimal places",
+    "check if a file exists",
+    "generate a secure random token",
 )
 
 
@@ -501,17 +506,23 @@ def stdlib_corpus(
     return ids, [docs[i][0] for i in ids], [docs[i][1] for i in ids]
 
 
+_EXTRA_HOMES = {"os": ("posix", "nt"), "os.path": ("genericpath",)}
+
+
 def _module_docs(name: str, module: Any, docs: dict[str, tuple[str, dict[str, Any]]]) -> None:
     meta = {"source": "docstring", "module": name}
     if module.__doc__:
         docs[name] = (f"{name}\n{inspect.cleandoc(module.__doc__)}", meta)
     public = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
     short = name.rsplit(".", 1)[-1]
+    # where this module's own objects say they come from: itself (os.path is posixpath or
+    # ntpath), its C accelerator (_json, _heapq, ...), and for os the posix/nt built-ins
+    homes = {name, module.__name__, f"_{short}", *_EXTRA_HOMES.get(name, ())}
     for attr in public:
         obj = getattr(module, attr, None)
         if not (inspect.isclass(obj) or inspect.isroutine(obj)):
             continue
-        if name != "builtins" and getattr(obj, "__module__", None) not in (name, f"_{short}"):
+        if name != "builtins" and getattr(obj, "__module__", None) not in homes:
             continue  # re-exported from elsewhere
         qualified = attr if name == "builtins" else f"{name}.{attr}"
         _add_doc(docs, qualified, obj, meta)
@@ -530,7 +541,7 @@ def _add_doc(
         doc = inspect.getdoc(obj)
     except Exception:  # odd descriptors
         return
-    if doc and len(doc) >= 30:
+    if doc and len(doc) >= 12:
         docs[qualified] = (f"{qualified}\n{doc}", meta)
 
 
@@ -710,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="offline demo on the standard library's documentation")
     p.add_argument("questions", nargs="*", help="your own questions (default: a few examples)")
     p.add_argument("-k", type=_positive_int, default=5, help="results per ranking (default 5)")
-    p.add_argument("--dim", type=_positive_int, default=256, help="embedding dimension")
+    p.add_argument("--dim", type=_positive_int, default=384, help="embedding dimension")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_demo)
 
