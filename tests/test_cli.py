@@ -525,28 +525,16 @@ def test_eval_with_precomputed_embeddings(
 
 
 def test_demo_in_process_json_with_own_question(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            [
-                "demo",
-                "--json",
-                "-k",
-                "3",
-                "--dim",
-                "64",
-                "read a file compressed with gzip",
-                "qqqzzz",
-            ]
-        )
-        == 0
-    )
+    assert main(["demo", "--json", "-k", "3", "decode JSON from a string", "qqqzzz"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["documents"] > 1000 and payload["dim"] == 64
+    assert payload["documents"] > 1000 and payload["dim"] == 384
     first, unknown = payload["questions"]
-    assert unknown["rankings"] is None
+    assert unknown["rankings"] is None  # no word of it is known: said, not ranked
     assert list(first["rankings"]) == ["knn", "svm", "hybrid"]
     assert all(len(rows) == 3 for rows in first["rankings"].values())
-    assert any("gzip" in r["id"] for rows in first["rankings"].values() for r in rows)
+    for mode, rows in first["rankings"].items():
+        assert any(r["id"].startswith("json.") for r in rows), (mode, rows)
+        assert all(r["score"] == r[f"{mode}_score"] for r in rows)
 
 
 def test_stdlib_corpus_is_safe_and_deterministic() -> None:
