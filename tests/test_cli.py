@@ -545,3 +545,30 @@ def test_stdlib_corpus_is_safe_and_deterministic() -> None:
     assert texts[ids.index("json.dumps")].startswith("json.dumps\nSerialize")
     assert metas[ids.index("json.dumps")] == {"source": "docstring", "module": "json"}
     assert stdlib_corpus(("json",))[0] == ids
+
+
+def test_progress_bar_on_a_terminal_and_off_it() -> None:
+    import io
+
+    from svm_retrievers.cli import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Terminal()
+    bar = Progress("embedding", 4, stream=tty)
+    bar.update(2)
+    assert tty.getvalue() == "\rembedding [###############---------------] 2/4"
+    bar.update(2)
+    bar.close()
+    assert "\rembedding [" + "#" * 30 + "] 4/4" in tty.getvalue()
+    assert "\rembedding: 4/4 done in " in tty.getvalue() and tty.getvalue().endswith("\n")
+
+    pipe = io.StringIO()
+    bar = Progress("embedding", 3, stream=pipe)
+    bar.update(3)
+    bar.close()
+    assert (
+        pipe.getvalue().startswith("embedding: 3/3 done in ") and pipe.getvalue().count("\n") == 1
+    )
