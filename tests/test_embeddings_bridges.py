@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -191,3 +193,28 @@ def test_llama_index_retriever_with_offline_embedder() -> None:
     assert len(nodes) == 2
     assert nodes[0].node.get_content() in PETS[3:]
     assert isinstance(nodes[0].score, float)
+
+
+def test_documented_embedder_examples_run_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The "Embedders in Python" examples (README, or docs/cli.md before the merge) run."""
+    root = Path(__file__).parents[1]
+    title = "## Embedders in Python\n"
+    source = next(
+        p for p in (root / "README.md", root / "docs" / "cli.md") if title in p.read_text()
+    )
+    text = source.read_text()
+    start = text.index(title)
+    end = text.find("\n## ", start + 1)
+    blocks = re.findall(r"```python\n(.*?)```", text[start : end if end != -1 else None], re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "docs"}
+    for block in blocks:
+        exec(compile(block, str(source), "exec"), namespace)
+    hit_line = capsys.readouterr().out.split()
+    assert hit_line[0] == "cats" and float(hit_line[1]) > 0.9
+    assert isinstance(namespace["lc_embeddings"], Embeddings)
+    assert isinstance(namespace["li_embed_model"], BaseEmbedding)
+    assert (tmp_path / "pets-index" / "manifest.json").is_file()
