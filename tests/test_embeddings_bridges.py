@@ -23,7 +23,7 @@ CORPUS = ["foo bar baz", "bar qux", "foo quux corge", "hello world", "lorem ipsu
 OFFLINE = OfflineEmbedder(dim=3).fit(CORPUS)
 
 
-class TestOfflineLangChainUnit(EmbeddingsUnitTests):
+class _OfflineMixin:
     @property
     def embeddings_class(self) -> type[Embeddings]:
         return LangChainEmbeddings
@@ -33,14 +33,12 @@ class TestOfflineLangChainUnit(EmbeddingsUnitTests):
         return {"embedder": OFFLINE}
 
 
-class TestOfflineLangChainIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[Embeddings]:
-        return LangChainEmbeddings
+class TestOfflineLangChainUnit(_OfflineMixin, EmbeddingsUnitTests):
+    pass
 
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {"embedder": OFFLINE}
+
+class TestOfflineLangChainIntegration(_OfflineMixin, EmbeddingsIntegrationTests):
+    pass
 
 
 class _ServerMixin:
