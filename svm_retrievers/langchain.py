@@ -32,7 +32,14 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from .index import Hit, SVMIndex, Where
 from .params import ScoringParams
-from .validation import check_ids, check_k, check_matrix, check_mode, check_optional_list
+from .validation import (
+    check_ids,
+    check_k,
+    check_matrix,
+    check_mode,
+    check_model_output,
+    check_optional_list,
+)
 
 __all__ = ["SVMReranker", "SVMRerankingRetriever", "SVMRetriever"]
 
@@ -51,48 +58,9 @@ def _check_embedded(
     vectors: Any, *, model: Embeddings, method: str, count: int, dim: int | None
 ) -> np.ndarray:
     """What ``model.method`` returned as a finite ``(count, dim)`` float64 array, or an error."""
-    name = f"{type(model).__name__}.{method}"
-    if isinstance(vectors, (str, bytes, Mapping)) or not hasattr(vectors, "__len__"):
-        msg = f"{name} must return a list of vectors, got {type(vectors).__name__}"
-        raise TypeError(msg)
-    if len(vectors) != count:
-        msg = f"{name} returned {len(vectors)} vector(s) for {count} text(s)"
-        raise ValueError(msg)
-    try:
-        arr = np.asarray(vectors, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        lengths = sorted({len(v) for v in vectors if hasattr(v, "__len__")})
-        msg = (
-            f"{name} returned vectors that are not numeric and of one length"
-            f" (lengths {lengths}): {exc}"
-        )
-        raise ValueError(msg) from exc
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        msg = f"{name} returned an array of shape {arr.shape}; expected ({count}, dim)"
-        raise ValueError(msg)
-    if dim is not None and arr.shape[1] != dim:
-        msg = (
-            f"{name} returned vectors of dimension {arr.shape[1]},"
-            f" but the index has dimension {dim}"
-        )
-        raise ValueError(msg)
-    bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-    if bad.size:
-        msg = f"{name} returned NaN or infinite values (for text(s) at position {_few(bad)})"
-        raise ValueError(msg)
-    zero = np.flatnonzero(~arr.any(axis=1))
-    if zero.size:
-        msg = (
-            f"{name} returned a zero vector (for text(s) at position {_few(zero)});"
-            " it has no direction"
-        )
-        raise ValueError(msg)
-    return arr
-
-
-def _few(positions: np.ndarray) -> str:
-    shown = ", ".join(str(int(i)) for i in positions[:5])
-    return shown + (f", ... ({positions.size} in all)" if positions.size > 5 else "")
+    return check_model_output(
+        vectors, source=f"{type(model).__name__}.{method}", count=count, dim=dim
+    )
 
 
 def _batches(texts: list[str], size: int) -> Iterable[list[str]]:

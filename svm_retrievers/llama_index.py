@@ -40,7 +40,14 @@ from llama_index.core.vector_stores.utils import build_metadata_filter_fn
 
 from .index import Hit, SVMIndex
 from .params import ScoringParams
-from .validation import check_ids, check_k, check_matrix, check_mode, check_vector
+from .validation import (
+    check_ids,
+    check_k,
+    check_matrix,
+    check_mode,
+    check_model_output,
+    check_vector,
+)
 
 SCORE_KEYS = ("knn_score", "svm_score", "hybrid_score")
 """Metadata keys added to every returned node (excluded from LLM prompts and embeddings)."""
@@ -70,35 +77,20 @@ def _embed_texts(
 ) -> np.ndarray:
     """Embed ``texts`` with the model's batch API and check what comes back."""
     raw = embed_model.get_text_embedding_batch(texts, show_progress=show_progress)
-    return _check_embeddings(raw, len(texts), dim, embed_model)
+    return _check_embeddings(raw, len(texts), dim, embed_model, "get_text_embedding_batch")
 
 
 async def _aembed_texts(
     embed_model: BaseEmbedding, texts: list[str], *, dim: int | None = None
 ) -> np.ndarray:
     raw = await embed_model.aget_text_embedding_batch(texts)
-    return _check_embeddings(raw, len(texts), dim, embed_model)
+    return _check_embeddings(raw, len(texts), dim, embed_model, "aget_text_embedding_batch")
 
 
-def _check_embeddings(raw: Any, n: int, dim: int | None, model: BaseEmbedding) -> np.ndarray:
-    name = f"embeddings returned by {type(model).__name__}"
-    if raw is None or len(raw) != n:
-        got = "None" if raw is None else str(len(raw))
-        msg = f"{name}: expected {n} embeddings (one per text), got {got}"
-        raise ValueError(msg)
-    return _as_vectors(raw, name, dim=dim)
-
-
-def _as_vectors(rows: Any, name: str, *, dim: int | None = None) -> np.ndarray:
-    """``rows`` as a checked float64 matrix; ragged rows get a message naming the lengths."""
-    try:
-        return check_matrix(rows, name, dim=dim, dtype=np.float64)
-    except ValueError as exc:
-        if "could not be read" not in str(exc):
-            raise
-        lengths = sorted({len(v) for v in rows})
-        msg = f"{name} have differing dimensions {lengths}; every embedding must have one length"
-        raise ValueError(msg) from exc
+def _check_embeddings(
+    raw: Any, n: int, dim: int | None, model: BaseEmbedding, method: str
+) -> np.ndarray:
+    return check_model_output(raw, source=f"{type(model).__name__}.{method}", count=n, dim=dim)
 
 
 def _with_embedded(nodes: Sequence[BaseNode], embedded: np.ndarray | None) -> list[Any]:
@@ -466,7 +458,7 @@ def _node_vectors(nodes: list[BaseNode], model: BaseEmbedding, show_progress: bo
         if missing
         else None
     )
-    return _as_vectors(_with_embedded(nodes, embedded), "node embeddings")
+    return check_matrix(_with_embedded(nodes, embedded), "node embeddings", dtype=np.float64)
 
 
 def _from_vector_store_index(index: VectorStoreIndex) -> tuple[list[BaseNode], np.ndarray]:
@@ -615,7 +607,7 @@ class SVMReranker(BaseNodePostprocessor):
         self, unique: list[NodeWithScore], embedded: np.ndarray | None, query: np.ndarray
     ) -> list[NodeWithScore]:
         nodes = [n.node for n in unique]
-        vectors = _as_vectors(_with_embedded(nodes, embedded), "node embeddings")
+        vectors = check_matrix(_with_embedded(nodes, embedded), "node embeddings", dtype=np.float64)
         core = SVMIndex.from_embeddings(
             vectors, [n.node_id for n in nodes], mode=self.mode, **self.params
         )
