@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -550,7 +551,7 @@ class SVMIndex:
             rows = sorted({snap.row_of[i] for i in wanted})
         if where is not None:
             predicate = _as_predicate(where)
-            rows = [r for r in rows if predicate(snap.metadatas[r])]
+            rows = [r for r in rows if predicate(MappingProxyType(snap.metadatas[r]))]
         return np.fromiter((r for r in rows if r not in exclude), dtype=np.int64)
 
     def _score(

@@ -505,7 +505,14 @@ def _node_skeleton(node: BaseNode) -> dict[str, Any]:
     return blob
 
 
-def _node_from_skeleton(saved: Mapping[str, Any], text: str, metadata: dict[str, Any]) -> BaseNode:
+def _node_from_skeleton(saved: Any, text: str, metadata: dict[str, Any]) -> BaseNode:
+    if (
+        not isinstance(saved, Mapping)
+        or not isinstance(saved.get("__type__"), str)
+        or not isinstance(saved.get("__data__"), Mapping)
+    ):
+        msg = "a saved node must be a JSON object with '__type__' and '__data__'"
+        raise ValueError(msg)
     blob: dict[str, Any] = copy.deepcopy(dict(saved))
     data = blob["__data__"]
     data["metadata"] = metadata

@@ -136,6 +136,7 @@ def _write_index(
         "files": files,
     }
     manifest["manifest_sha256"] = _sha256(_dumps(manifest))
+    _fsync_dir(root)  # the data files' renames are durable before the manifest names them
     tmp = root / f".tmp-{uuid.uuid4().hex}-{MANIFEST}"
     _write_durably(tmp, _dumps(manifest))
     os.replace(tmp, root / MANIFEST)

@@ -151,13 +151,6 @@ def _embed_model():
     return Constant()
 
 
-@pytest.mark.xfail(
-    raises=KeyError,
-    strict=False,
-    reason="llama_index.SVMRetriever.from_persist_dir lets KeyError escape when a saved node"
-    " skeleton lacks '__type__' or '__data__' (_node_from_skeleton); remove once it raises"
-    " ValueError",
-)
 @settings(FUZZ, report_multiple_bugs=False)
 @given(data=st.data())
 def test_llama_index_from_persist_dir_of_edited_settings(llama_saved, data):
