@@ -1,0 +1,493 @@
+"""The default solver: an exact finite Newton method on a working set (Keerthi & DeCoste 2005).
+
+It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_liblinear`
+(see :mod:`~svm_retrievers.solvers.base`) to its exact optimum, far faster on large corpora:
+
+1. **Warm start in a subspace.** The exact optimum over ``w`` in the span of the positives, the
+   corpus mean and the top principal directions of the corpus. Every document's score for
+   those directions is known without a pass over the matrix: the kNN scores are given, and
+   ``E @ [mu, V]`` is computed once per corpus snapshot and kept in ``problem.cache``.
+2. **Working set.** The documents that the warm start puts inside (or near) the margin, plus
+   every positive and explicit negative, with the *full* problem's balanced class weights.
+3. **Newton on the working set.** Each step is a ridge regression over the active set, solved
+   by conjugate gradients preconditioned with the warm-start subspace, followed by an exact
+   line search on the piecewise-quadratic objective.
+4. **Exactness check.** One pass scores every document; any outside the working set that
+   violates the margin (decision value above -1) joins it, and Newton resumes. When no
+   document violates, the working-set optimum is the optimum of the whole problem (documents
+   outside the margin contribute neither loss nor gradient).
+
+Stopping rule: the active set is unchanged by the last step and the gradient of the working-set
+objective (which equals the full objective's gradient after a clean check pass) has norm at most
+``tol * max(1, |w|)`` -- a bound on the decision-value error of the same order as liblinear's
+dual criterion at the same ``tol``. Products with the stored matrix run in its dtype and only the
+``N``-vector is upcast; nothing larger than the working set (a few thousand rows) is copied.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .base import SVMProblem, SVMSolution
+
+_CACHE_KEY = "newton.subspace"
+_N_COMPONENTS = 32  # principal directions of the corpus in the warm-start subspace
+_SAMPLE_ROWS = 4096  # rows sampled to estimate them (once per corpus snapshot)
+_WORKING_FACTOR = 3.0  # working set: this many times the warm start's margin violators
+_MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
+_ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
+_CG_MAX = 400
+_POOL = 16384  # documents kept after two warm-start steps
+STATS: dict = {}
+
+
+@dataclass
+class _Subspace:
+    """Per-corpus quantities for the warm start (rows=None problems only)."""
+
+    directions: np.ndarray  # (D, m) float64: corpus mean, then principal directions
+    scores: np.ndarray  # (N, m) float32/64: matrix @ directions
+
+
+@dataclass
+class _State:
+    """One problem being solved."""
+
+    problem: SVMProblem
+    n_rows: int
+    cp: float
+    cn: float
+    w: np.ndarray  # (D + 1,) augmented weights [w, b]
+    in_work: np.ndarray  # (n_rows,) bool
+    work_rows: np.ndarray  # (n_work,) int, indices into the problem's rows
+    xw: np.ndarray  # (P + Z + n_work, D + 1) float64 working matrix (augmented)
+    xw32: np.ndarray  # the same in float32, for the conjugate-gradient products
+    y: np.ndarray
+    c: np.ndarray  # per-example weight C * class weight
+    precond: tuple[np.ndarray, np.ndarray] | None  # (U orthonormal, inverse factor)
+    n_iter: int = 0
+    converged: bool = False
+    done: bool = False
+    row_scores: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def solve_newton(problem: SVMProblem) -> SVMSolution:
+    """Solve ``problem`` exactly (see the module docstring)."""
+    return solve_newton_batch([problem])[0]
+
+
+def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
+    """Solve several problems over the same ``matrix`` and ``rows``; passes become one product.
+
+    Results equal :func:`solve_newton` on each problem. Problems whose matrix or rows differ
+    from the first one's are solved one by one.
+    """
+    if not problems:
+        return []
+    first = problems[0]
+    same = all(
+        p.matrix is first.matrix
+        and (p.rows is first.rows or (p.rows is not None and first.rows is not None
+                                      and np.array_equal(p.rows, first.rows)))
+        for p in problems
+    )
+    if not same:
+        return [solve_newton_batch([p])[0] for p in problems]
+    matrix = first.matrix
+    negatives = matrix if first.rows is None else matrix[first.rows]
+    subspace = _subspace(first, negatives)
+    states = [_start(p, negatives, subspace) for p in problems]
+    while True:
+        active = [s for s in states if not s.done]
+        if not active:
+            break
+        for s in active:
+            _newton(s)
+        # One pass over the matrix for every unfinished problem at once.
+        coefs = np.stack([s.w[:-1] for s in active], axis=1).astype(matrix.dtype)
+        scores = (negatives @ coefs).astype(np.float64)
+        for j, s in enumerate(active):
+            _check(s, scores[:, j] + s.w[-1], negatives)
+    return [
+        SVMSolution(
+            coef=s.w[:-1].copy(),
+            intercept=float(s.w[-1]),
+            n_iter=s.n_iter,
+            converged=s.converged,
+            row_scores=s.row_scores,
+        )
+        for s in states
+    ]
+
+
+# ---------------------------------------------------------------------------- warm start
+def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
+    """The corpus mean and principal directions with every row's scores (cached per corpus)."""
+    cacheable = problem.rows is None
+    if cacheable:
+        cached = problem.cache.get(_CACHE_KEY)
+        if isinstance(cached, _Subspace) and cached.scores.shape[0] == negatives.shape[0]:
+            return cached
+    n, dim = negatives.shape
+    if cacheable:
+        mean = _column_mean(negatives)
+        rng = np.random.default_rng(0)
+        n_sample = min(n, _SAMPLE_ROWS)
+        sample_rows = np.sort(rng.choice(n, size=n_sample, replace=False)) if n_sample < n else None
+        sample = (negatives if sample_rows is None else negatives[sample_rows]).astype(np.float64)
+        sample -= mean
+        r = min(_N_COMPONENTS, n_sample - 1, dim - 1)
+        directions = [mean[:, None]]
+        if r > 0:
+            directions.append(_top_directions(sample, r, rng))
+        basis = np.concatenate(directions, axis=1)
+        scores = negatives @ basis.astype(negatives.dtype)
+        sub = _Subspace(directions=basis, scores=scores)
+        problem.cache[_CACHE_KEY] = sub
+        return sub
+    # A candidate subset: no cache, so keep the warm start to the mean (two cheap passes).
+    mean = _column_mean(negatives)
+    scores = (negatives @ mean.astype(negatives.dtype))[:, None]
+    return _Subspace(directions=mean[:, None], scores=scores)
+
+
+def _column_mean(x: np.ndarray) -> np.ndarray:
+    """Mean row of ``x`` in float64 without copying ``x`` (a product with a ones vector)."""
+    ones = np.ones(x.shape[0], dtype=x.dtype)
+    return (ones @ x).astype(np.float64) / x.shape[0]
+
+
+def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.ndarray:
+    """Top-``r`` right singular vectors of ``sample`` (randomized range finder, 2 power steps)."""
+    k = min(r + 10, min(sample.shape))
+    omega = rng.standard_normal((sample.shape[1], k))
+    y = sample @ omega
+    for _ in range(2):
+        y, _ = np.linalg.qr(y)
+        y = sample @ (sample.T @ y)
+    q, _ = np.linalg.qr(y)
+    _, _, vt = np.linalg.svd(q.T @ sample, full_matrices=False)
+    return vt[:r].T
+
+
+def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State:
+    n_rows = negatives.shape[0]
+    pos = np.asarray(problem.positives, dtype=np.float64)
+    extra = np.asarray(problem.extra_negatives, dtype=np.float64)
+    cp_w, cn_w = problem.class_weights
+    cp, cn = problem.C * cp_w, problem.C * cn_w
+    dim = negatives.shape[1]
+
+    # Scores of every document for the subspace directions: positives first, then the cache.
+    if (
+        pos.shape[0] == 1
+        and problem.knn_scores is not None
+        and _is_knn_of(problem.knn_scores, negatives, pos[0])
+    ):
+        pos_scores = np.asarray(problem.knn_scores, dtype=np.float64)[:, None]
+    else:
+        pos_scores = (negatives @ pos.T.astype(negatives.dtype)).astype(np.float64)
+    basis = np.concatenate([pos.T, sub.directions], axis=1)  # (D, m)
+    m = basis.shape[1]
+
+    w_small = _subspace_svm(
+        pos_scores, sub.scores, pos @ basis, extra @ basis, basis.T @ basis, cp, cn
+    )
+    beta, b = w_small[:-1], w_small[-1]
+    w = np.empty(dim + 1)
+    w[:-1] = basis @ beta
+    w[-1] = b
+    warm = pos_scores @ beta[: pos.shape[0]] + sub.scores @ beta[pos.shape[0] :] + b
+
+    # Working set: the documents the warm start ranks highest, a few times as many as it puts
+    # inside the margin (the optimum's margin holds more of them than the warm start's).
+    size = min(n_rows, max(_MIN_WORKING, int(_WORKING_FACTOR * np.count_nonzero(warm > -1.0))))
+    in_work = np.zeros(n_rows, dtype=bool)
+    if size >= n_rows:
+        in_work[:] = True
+    else:
+        in_work[np.argpartition(-warm, size - 1)[:size]] = True
+    work_rows = np.flatnonzero(in_work)
+    STATS.clear(); STATS["work0"] = work_rows.size; STATS["warm_active"] = int((warm > -1).sum()); STATS["cg"] = []; STATS["added"] = []
+    head = np.concatenate([pos, extra]) if extra.shape[0] else pos
+    xw = np.empty((head.shape[0] + work_rows.size, dim + 1))
+    xw[: head.shape[0], :-1] = head
+    xw[head.shape[0] :, :-1] = negatives[work_rows]
+    xw[:, -1] = 1.0
+    y = -np.ones(xw.shape[0])
+    y[: pos.shape[0]] = 1.0
+    c = np.full(xw.shape[0], cn)
+    c[: pos.shape[0]] = cp
+
+    # Preconditioner: the Hessian's exact restriction to the (augmented) warm-start subspace.
+    aug = np.zeros((dim + 1, m + 1))
+    aug[:-1, :m] = basis
+    aug[-1, m] = 1.0
+    u, rfac = np.linalg.qr(aug)
+    keep = np.abs(np.diag(rfac)) > 1e-10 * max(1.0, np.abs(np.diag(rfac)).max())
+    u = u[:, keep]
+    state = _State(
+        problem=problem,
+        n_rows=n_rows,
+        cp=cp,
+        cn=cn,
+        w=w,
+        in_work=in_work,
+        work_rows=work_rows,
+        xw=xw,
+        xw32=xw.astype(np.float32),
+        y=y,
+        c=c,
+        precond=(u, np.empty((0, 0))),
+    )
+    state.extra["n_head"] = head.shape[0]
+    return state
+
+
+def _is_knn_of(knn: np.ndarray, negatives: np.ndarray, q: np.ndarray) -> bool:
+    """Whether ``knn`` are the scores of ``q`` (checked on a few rows)."""
+    if knn.shape[0] != negatives.shape[0]:
+        return False
+    probe = negatives[: min(8, negatives.shape[0])].astype(np.float64) @ q
+    return bool(np.allclose(probe, knn[: probe.shape[0]], rtol=1e-3, atol=1e-4))
+
+
+def _subspace_svm(
+    pos_scores: np.ndarray,
+    cached: np.ndarray,
+    pos_feats: np.ndarray,
+    extra_feats: np.ndarray,
+    gram: np.ndarray,
+    cp: float,
+    cn: float,
+) -> np.ndarray:
+    """Optimum of the full problem restricted to ``w = basis @ beta`` (Newton in m+1 dims).
+
+    Document features in the subspace are ``[pos_scores, cached, 1]`` (their scores for the
+    basis); the regularizer is ``beta' gram beta + b^2``. A warm start: a few steps suffice.
+    """
+    m = gram.shape[0]
+    n_pos = pos_scores.shape[1]
+    head = np.concatenate([pos_feats, extra_feats]) if extra_feats.shape[0] else pos_feats
+    head = np.concatenate([head, np.ones((head.shape[0], 1))], axis=1)
+    n_docs = pos_scores.shape[0]
+    y = -np.ones(n_docs + head.shape[0])
+    y[n_docs : n_docs + pos_feats.shape[0]] = 1.0
+    c = np.full(y.shape[0], cn)
+    c[n_docs : n_docs + pos_feats.shape[0]] = cp
+    reg = np.zeros((m + 1, m + 1))
+    reg[:m, :m] = gram
+    reg[m, m] = 1.0
+
+    def outputs(v: np.ndarray) -> np.ndarray:  # uses the current (pooled) arrays
+        nonlocal pos_scores, cached
+        docs = pos_scores @ v[:n_pos] + cached @ v[n_pos:m].astype(cached.dtype) + v[m]
+        return np.concatenate([docs, head @ v])
+
+    def features(rows: np.ndarray) -> np.ndarray:
+        nonlocal pos_scores, cached
+        docs = rows[rows < n_docs]
+        f_docs = np.concatenate(
+            [pos_scores[docs], cached[docs].astype(np.float64), np.ones((docs.size, 1))], axis=1
+        )
+        return np.concatenate([f_docs, head[rows[rows >= n_docs] - n_docs]])
+
+    beta = np.zeros(m + 1)
+    beta[m] = -1.0  # w = 0, b = -1: every document on the margin, only positives active
+    pool: np.ndarray | None = None
+    o = outputs(beta)
+    prev: np.ndarray | None = None
+    for step in range(12):
+        if step == 2 and n_docs > _POOL:
+            # Two steps over every document locate the margin; the rest run on the documents
+            # nearest to it (plenty for a warm start; exactness comes later).
+            keep = np.argpartition(-o[:n_docs], _POOL - 1)[:_POOL]
+            pool = np.concatenate([np.sort(keep), np.arange(n_docs, y.shape[0])])
+            pos_scores, cached = pos_scores[pool[:_POOL]], cached[pool[:_POOL]]
+            o, y, c = o[pool], y[pool], c[pool]
+            n_docs = _POOL
+            prev = None
+        act = np.flatnonzero(y * o < 1.0)
+        if prev is not None and np.array_equal(act, prev):
+            break
+        f = features(act)
+        ca = c[act]
+        grad = reg @ beta + 2.0 * f.T @ (ca * (o[act] - y[act]))
+        hess = reg + 2.0 * (f.T * ca) @ f
+        try:
+            d = np.linalg.solve(hess + 1e-12 * np.eye(m + 1), -grad)
+        except np.linalg.LinAlgError:
+            break
+        od = outputs(d)
+        t = _line_search(float(beta @ reg @ d), float(d @ reg @ d), o, od, y, c)
+        beta = beta + t * d
+        o = o + t * od
+        prev = act
+    return beta
+
+
+# ---------------------------------------------------------------------------- Newton
+def _newton(s: _State) -> None:
+    """Finite Newton iterations on the working set until its optimum (or max_iter)."""
+    p = s.problem
+    x, y, c = s.xw, s.y, s.c
+    w = s.w
+    u = s.precond[0] if s.precond is not None else None
+    o = x @ w
+    prev_active: np.ndarray | None = None
+    while s.n_iter < p.max_iter:
+        active = y * o < 1.0
+        xa = x[active]
+        ca = c[active]
+        resid = o[active] - y[active]
+        grad = w + 2.0 * (xa.T @ (ca * resid))
+        gnorm = float(np.linalg.norm(grad))
+        target = p.tol * max(1.0, float(np.linalg.norm(w)))
+        settled = prev_active is not None and np.array_equal(active, prev_active)
+        if settled and gnorm <= target:
+            s.converged = True
+            break
+        s.n_iter += 1
+        # Inexact Newton while the active set moves; once it has settled, solve tightly enough
+        # that the next gradient meets the stopping rule.
+        rel = max(0.05 * target / gnorm, 1e-10) if settled else 0.1
+        d = _cg(s.xw32[active], ca, -grad, u, tol=min(rel, 0.1))
+        xd = x @ d
+        t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
+        w = w + t * d
+        o = o + t * xd
+        prev_active = active
+    else:
+        s.converged = _converged(s, w, o)
+    s.w = w
+    s.extra["o"] = o
+
+
+def _converged(s: _State, w: np.ndarray, o: np.ndarray) -> bool:
+    """Whether ``w`` satisfies the stopping rule on the working set (used at max_iter)."""
+    active = s.y * o < 1.0
+    grad = w + 2.0 * (s.xw[active].T @ (s.c[active] * (o[active] - s.y[active])))
+    return float(np.linalg.norm(grad)) <= s.problem.tol * max(1.0, float(np.linalg.norm(w)))
+
+
+def _cg(
+    xa32: np.ndarray,
+    ca: np.ndarray,
+    rhs: np.ndarray,
+    u: np.ndarray | None,
+    *,
+    tol: float,
+) -> np.ndarray:
+    """Solve ``(I + 2 xa' diag(ca) xa) d = rhs`` by CG preconditioned on the subspace ``u``.
+
+    The Hessian products use the float32 copy ``xa32`` (a Newton direction needs no more);
+    the outer iteration's gradient is exact, so the optimum is not affected.
+    """
+    two_c = 2.0 * ca
+    two_c32 = two_c.astype(np.float32)
+
+    def hess(v: np.ndarray) -> np.ndarray:
+        return v + (xa32.T @ (two_c32 * (xa32 @ v.astype(np.float32)))).astype(np.float64)
+
+    if u is not None and u.shape[1]:
+        xu = (xa32 @ u.astype(np.float32)).astype(np.float64)
+        small = np.eye(u.shape[1]) + (xu.T * two_c) @ xu  # U' H U
+        small_inv = np.linalg.inv(small)
+        corr = small_inv - np.eye(u.shape[1])
+
+        def precond(r: np.ndarray) -> np.ndarray:
+            return r + u @ (corr @ (u.T @ r))
+    else:
+
+        def precond(r: np.ndarray) -> np.ndarray:
+            return r
+
+    d = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = precond(r)
+    p = z.copy()
+    rz = float(r @ z)
+    target = tol * float(np.linalg.norm(rhs))
+    for it in range(_CG_MAX):
+        if float(np.linalg.norm(r)) <= target:
+            break
+        hp = hess(p)
+        alpha = rz / float(p @ hp)
+        d += alpha * p
+        r -= alpha * hp
+        z = precond(r)
+        rz_new = float(r @ z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    STATS.setdefault("cg", []).append(it)
+    return d
+
+
+def _line_search(
+    wd: float, dd: float, o: np.ndarray, xd: np.ndarray, y: np.ndarray, c: np.ndarray
+) -> float:
+    """Exact minimizer along a direction ``d`` of the piecewise-quadratic objective.
+
+    ``wd``/``dd`` are the regularizer's ``<w, d>``/``<d, d>``; ``o``/``xd`` the outputs at ``w``
+    and their change along ``d``. The slope is piecewise linear in the step ``t``; its
+    breakpoints are sorted and swept once (Keerthi & DeCoste's exact line search).
+    """
+    margin = y * o
+    active = margin < 1.0
+    cx = c * xd
+    a0 = wd + 2.0 * float(np.dot(cx[active], o[active] - y[active]))
+    b0 = dd + 2.0 * float(np.dot(cx[active], xd[active]))
+    # Rows whose status flips at some t > 0: t_i = (y_i - o_i) / xd_i.
+    yd = y * xd
+    flips = np.flatnonzero((active & (yd > 0)) | (~active & (yd < 0)))
+    if flips.size == 0:
+        return -a0 / b0 if b0 > 0 else 1.0
+    tb = (y[flips] - o[flips]) / xd[flips]
+    order = np.argsort(tb, kind="stable")
+    flips, tb = flips[order], tb[order]
+    sign = np.where(active[flips], -1.0, 1.0)  # leaving (-) or entering (+) the active set
+    da = sign * 2.0 * cx[flips] * (o[flips] - y[flips])
+    db = sign * 2.0 * cx[flips] * xd[flips]
+    a = a0 + np.concatenate([[0.0], np.cumsum(da)])
+    b = b0 + np.concatenate([[0.0], np.cumsum(db)])
+    lo = np.concatenate([[0.0], tb])
+    hi = np.concatenate([tb, [np.inf]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.where(b > 0, -a / b, np.inf)
+    ok = np.flatnonzero(root <= hi)
+    if ok.size == 0:
+        return float(tb[-1])
+    k = int(ok[0])
+    return float(max(root[k], lo[k]))
+
+
+# ---------------------------------------------------------------------------- check pass
+def _check(s: _State, scores: np.ndarray, negatives: np.ndarray) -> None:
+    """Score every row; add margin violators to the working set or finish."""
+    violators = (scores > -1.0) & ~s.in_work
+    if not violators.any() or s.n_iter >= s.problem.max_iter:
+        if violators.any():
+            s.converged = False
+        s.row_scores = scores
+        s.done = True
+        return
+    s.converged = False
+    new_rows = np.flatnonzero((scores > -1.0 - _ADD_SLACK) & ~s.in_work)
+    if new_rows.size > 2 * violators.sum() + 256:  # scores crowd the margin: violators only
+        new_rows = np.flatnonzero(violators)
+    STATS.setdefault("added", []).append((int(violators.sum()), new_rows.size))
+    s.in_work[new_rows] = True
+    s.work_rows = np.concatenate([s.work_rows, new_rows])
+    block = np.empty((new_rows.size, s.xw.shape[1]))
+    block[:, :-1] = negatives[new_rows]
+    block[:, -1] = 1.0
+    s.xw = np.concatenate([s.xw, block])
+    s.xw32 = np.concatenate([s.xw32, block.astype(np.float32)])
+    s.y = np.concatenate([s.y, -np.ones(new_rows.size)])
+    s.c = np.concatenate([s.c, np.full(new_rows.size, s.cn)])
