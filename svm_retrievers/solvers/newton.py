@@ -26,10 +26,8 @@ dual criterion at the same ``tol``. Products with the stored matrix run in its d
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,8 +40,8 @@ _WORKING_FACTOR = 3.0  # working set: this many times the warm start's margin vi
 _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
 _CG_MAX = 400
+_ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
 _POOL = 16384  # documents kept after two warm-start steps
-STATS: dict = {}
 
 
 @dataclass
@@ -64,17 +62,15 @@ class _State:
     cn: float
     w: np.ndarray  # (D + 1,) augmented weights [w, b]
     in_work: np.ndarray  # (n_rows,) bool
-    work_rows: np.ndarray  # (n_work,) int, indices into the problem's rows
     xw: np.ndarray  # (P + Z + n_work, D + 1) float64 working matrix (augmented)
     xw32: np.ndarray  # the same in float32, for the conjugate-gradient products
     y: np.ndarray
     c: np.ndarray  # per-example weight C * class weight
-    precond: tuple[np.ndarray, np.ndarray] | None  # (U orthonormal, inverse factor)
+    basis: np.ndarray  # (D + 1, m) orthonormal warm-start subspace (the CG preconditioner's)
     n_iter: int = 0
     converged: bool = False
     done: bool = False
     row_scores: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def solve_newton(problem: SVMProblem) -> SVMSolution:
@@ -93,8 +89,12 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
     first = problems[0]
     same = all(
         p.matrix is first.matrix
-        and (p.rows is first.rows or (p.rows is not None and first.rows is not None
-                                      and np.array_equal(p.rows, first.rows)))
+        and (
+            p.rows is first.rows
+            or (
+                p.rows is not None and first.rows is not None and np.array_equal(p.rows, first.rows)
+            )
+        )
         for p in problems
     )
     if not same:
@@ -214,7 +214,6 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
     else:
         in_work[np.argpartition(-warm, size - 1)[:size]] = True
     work_rows = np.flatnonzero(in_work)
-    STATS.clear(); STATS["work0"] = work_rows.size; STATS["warm_active"] = int((warm > -1).sum()); STATS["cg"] = []; STATS["added"] = []
     head = np.concatenate([pos, extra]) if extra.shape[0] else pos
     xw = np.empty((head.shape[0] + work_rows.size, dim + 1))
     xw[: head.shape[0], :-1] = head
@@ -231,23 +230,19 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
     aug[-1, m] = 1.0
     u, rfac = np.linalg.qr(aug)
     keep = np.abs(np.diag(rfac)) > 1e-10 * max(1.0, np.abs(np.diag(rfac)).max())
-    u = u[:, keep]
-    state = _State(
+    return _State(
         problem=problem,
         n_rows=n_rows,
         cp=cp,
         cn=cn,
         w=w,
         in_work=in_work,
-        work_rows=work_rows,
         xw=xw,
         xw32=xw.astype(np.float32),
         y=y,
         c=c,
-        precond=(u, np.empty((0, 0))),
+        basis=u[:, keep],
     )
-    state.extra["n_head"] = head.shape[0]
-    return state
 
 
 def _is_knn_of(knn: np.ndarray, negatives: np.ndarray, q: np.ndarray) -> bool:
@@ -338,7 +333,7 @@ def _newton(s: _State) -> None:
     p = s.problem
     x, y, c = s.xw, s.y, s.c
     w = s.w
-    u = s.precond[0] if s.precond is not None else None
+    u = s.basis
     o = x @ w
     prev_active: np.ndarray | None = None
     while s.n_iter < p.max_iter:
@@ -356,7 +351,7 @@ def _newton(s: _State) -> None:
         s.n_iter += 1
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
         # that the next gradient meets the stopping rule.
-        rel = max(0.05 * target / gnorm, 1e-10) if settled else 0.1
+        rel = max(0.05 * target / gnorm, 1e-10) if settled else _ETA
         d = _cg(s.xw32[active], ca, -grad, u, tol=min(rel, 0.1))
         xd = x @ d
         t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
@@ -366,7 +361,6 @@ def _newton(s: _State) -> None:
     else:
         s.converged = _converged(s, w, o)
     s.w = w
-    s.extra["o"] = o
 
 
 def _converged(s: _State, w: np.ndarray, o: np.ndarray) -> bool:
@@ -414,7 +408,7 @@ def _cg(
     p = z.copy()
     rz = float(r @ z)
     target = tol * float(np.linalg.norm(rhs))
-    for it in range(_CG_MAX):
+    for _ in range(_CG_MAX):
         if float(np.linalg.norm(r)) <= target:
             break
         hp = hess(p)
@@ -425,7 +419,6 @@ def _cg(
         rz_new = float(r @ z)
         p = z + (rz_new / rz) * p
         rz = rz_new
-    STATS.setdefault("cg", []).append(it)
     return d
 
 
@@ -481,9 +474,7 @@ def _check(s: _State, scores: np.ndarray, negatives: np.ndarray) -> None:
     new_rows = np.flatnonzero((scores > -1.0 - _ADD_SLACK) & ~s.in_work)
     if new_rows.size > 2 * violators.sum() + 256:  # scores crowd the margin: violators only
         new_rows = np.flatnonzero(violators)
-    STATS.setdefault("added", []).append((int(violators.sum()), new_rows.size))
     s.in_work[new_rows] = True
-    s.work_rows = np.concatenate([s.work_rows, new_rows])
     block = np.empty((new_rows.size, s.xw.shape[1]))
     block[:, :-1] = negatives[new_rows]
     block[:, -1] = 1.0
