@@ -41,7 +41,7 @@ _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
 _CG_MAX = 400
 _ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
-_POOL = 16384  # documents kept after two warm-start steps
+_POOL = 4096  # documents kept after two warm-start steps (at least; or N / 8)
 
 
 @dataclass
@@ -62,15 +62,36 @@ class _State:
     cn: float
     w: np.ndarray  # (D + 1,) augmented weights [w, b]
     in_work: np.ndarray  # (n_rows,) bool
-    xw: np.ndarray  # (P + Z + n_work, D + 1) float64 working matrix (augmented)
-    xw32: np.ndarray  # the same in float32, for the conjugate-gradient products
-    y: np.ndarray
-    c: np.ndarray  # per-example weight C * class weight
+    negatives: np.ndarray  # the stored negatives (the matrix, or its gathered rows)
+    head: np.ndarray  # (P + Z, D) float64: positives, then explicit negatives
     basis: np.ndarray  # (D + 1, m) orthonormal warm-start subspace (the CG preconditioner's)
     n_iter: int = 0
     converged: bool = False
     done: bool = False
     row_scores: np.ndarray | None = None
+    # The working set, gathered while Newton runs and released in between (so that a batch
+    # holds one working set at a time): augmented rows [head; negatives[in_work]].
+    xw: np.ndarray | None = None  # float64
+    xw32: np.ndarray | None = None  # float32, for the conjugate-gradient products
+    y: np.ndarray | None = None
+    c: np.ndarray | None = None  # per-example weight: C * class weight
+
+    def gather(self) -> None:
+        """Gather the working set (positives, explicit negatives, documents in ``in_work``)."""
+        rows = np.flatnonzero(self.in_work)
+        n_head, n_pos = self.head.shape[0], self.problem.n_positive
+        xw = np.empty((n_head + rows.size, self.head.shape[1] + 1))
+        xw[:n_head, :-1] = self.head
+        xw[n_head:, :-1] = self.negatives[rows]
+        xw[:, -1] = 1.0
+        self.xw, self.xw32 = xw, xw.astype(np.float32)
+        self.y = -np.ones(xw.shape[0])
+        self.y[:n_pos] = 1.0
+        self.c = np.full(xw.shape[0], self.cn)
+        self.c[:n_pos] = self.cp
+
+    def release(self) -> None:
+        self.xw = self.xw32 = self.y = self.c = None
 
 
 def solve_newton(problem: SVMProblem) -> SVMSolution:
@@ -113,7 +134,7 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
         coefs = np.stack([s.w[:-1] for s in active], axis=1).astype(matrix.dtype)
         scores = (negatives @ coefs).astype(np.float64)
         for j, s in enumerate(active):
-            _check(s, scores[:, j] + s.w[-1], negatives)
+            _check(s, scores[:, j] + s.w[-1])
     return [
         SVMSolution(
             coef=s.w[:-1].copy(),
@@ -213,17 +234,7 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         in_work[:] = True
     else:
         in_work[np.argpartition(-warm, size - 1)[:size]] = True
-    work_rows = np.flatnonzero(in_work)
     head = np.concatenate([pos, extra]) if extra.shape[0] else pos
-    xw = np.empty((head.shape[0] + work_rows.size, dim + 1))
-    xw[: head.shape[0], :-1] = head
-    xw[head.shape[0] :, :-1] = negatives[work_rows]
-    xw[:, -1] = 1.0
-    y = -np.ones(xw.shape[0])
-    y[: pos.shape[0]] = 1.0
-    c = np.full(xw.shape[0], cn)
-    c[: pos.shape[0]] = cp
-
     # Preconditioner: the Hessian's exact restriction to the (augmented) warm-start subspace.
     aug = np.zeros((dim + 1, m + 1))
     aug[:-1, :m] = basis
@@ -237,10 +248,8 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         cn=cn,
         w=w,
         in_work=in_work,
-        xw=xw,
-        xw32=xw.astype(np.float32),
-        y=y,
-        c=c,
+        negatives=negatives,
+        head=head,
         basis=u[:, keep],
     )
 
@@ -295,18 +304,19 @@ def _subspace_svm(
 
     beta = np.zeros(m + 1)
     beta[m] = -1.0  # w = 0, b = -1: every document on the margin, only positives active
-    pool: np.ndarray | None = None
+
     o = outputs(beta)
     prev: np.ndarray | None = None
     for step in range(12):
-        if step == 2 and n_docs > _POOL:
+        pool_size = max(_POOL, n_docs // 8)
+        if step == 2 and n_docs > pool_size:
             # Two steps over every document locate the margin; the rest run on the documents
             # nearest to it (plenty for a warm start; exactness comes later).
-            keep = np.argpartition(-o[:n_docs], _POOL - 1)[:_POOL]
-            pool = np.concatenate([np.sort(keep), np.arange(n_docs, y.shape[0])])
-            pos_scores, cached = pos_scores[pool[:_POOL]], cached[pool[:_POOL]]
+            keep = np.sort(np.argpartition(-o[:n_docs], pool_size - 1)[:pool_size])
+            pool = np.concatenate([keep, np.arange(n_docs, y.shape[0])])
+            pos_scores, cached = pos_scores[keep], cached[keep]
             o, y, c = o[pool], y[pool], c[pool]
-            n_docs = _POOL
+            n_docs = pool_size
             prev = None
         act = np.flatnonzero(y * o < 1.0)
         if prev is not None and np.array_equal(act, prev):
@@ -331,7 +341,10 @@ def _subspace_svm(
 def _newton(s: _State) -> None:
     """Finite Newton iterations on the working set until its optimum (or max_iter)."""
     p = s.problem
-    x, y, c = s.xw, s.y, s.c
+    if s.xw is None:
+        s.gather()
+    x, x32, y, c = s.xw, s.xw32, s.y, s.c
+    assert x is not None and x32 is not None and y is not None and c is not None
     w = s.w
     u = s.basis
     o = x @ w
@@ -352,22 +365,25 @@ def _newton(s: _State) -> None:
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
         # that the next gradient meets the stopping rule.
         rel = max(0.05 * target / gnorm, 1e-10) if settled else _ETA
-        d = _cg(s.xw32[active], ca, -grad, u, tol=min(rel, 0.1))
+        d = _cg(x32[active], ca, -grad, u, tol=min(rel, 0.1))
         xd = x @ d
         t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
         w = w + t * d
         o = o + t * xd
         prev_active = active
     else:
-        s.converged = _converged(s, w, o)
+        s.converged = _converged(x, y, c, w, o, p.tol)
     s.w = w
+    s.release()
 
 
-def _converged(s: _State, w: np.ndarray, o: np.ndarray) -> bool:
+def _converged(
+    x: np.ndarray, y: np.ndarray, c: np.ndarray, w: np.ndarray, o: np.ndarray, tol: float
+) -> bool:
     """Whether ``w`` satisfies the stopping rule on the working set (used at max_iter)."""
-    active = s.y * o < 1.0
-    grad = w + 2.0 * (s.xw[active].T @ (s.c[active] * (o[active] - s.y[active])))
-    return float(np.linalg.norm(grad)) <= s.problem.tol * max(1.0, float(np.linalg.norm(w)))
+    active = y * o < 1.0
+    grad = w + 2.0 * (x[active].T @ (c[active] * (o[active] - y[active])))
+    return float(np.linalg.norm(grad)) <= tol * max(1.0, float(np.linalg.norm(w)))
 
 
 def _cg(
@@ -461,7 +477,7 @@ def _line_search(
 
 
 # ---------------------------------------------------------------------------- check pass
-def _check(s: _State, scores: np.ndarray, negatives: np.ndarray) -> None:
+def _check(s: _State, scores: np.ndarray) -> None:
     """Score every row; add margin violators to the working set or finish."""
     violators = (scores > -1.0) & ~s.in_work
     if not violators.any() or s.n_iter >= s.problem.max_iter:
@@ -475,10 +491,3 @@ def _check(s: _State, scores: np.ndarray, negatives: np.ndarray) -> None:
     if new_rows.size > 2 * violators.sum() + 256:  # scores crowd the margin: violators only
         new_rows = np.flatnonzero(violators)
     s.in_work[new_rows] = True
-    block = np.empty((new_rows.size, s.xw.shape[1]))
-    block[:, :-1] = negatives[new_rows]
-    block[:, -1] = 1.0
-    s.xw = np.concatenate([s.xw, block])
-    s.xw32 = np.concatenate([s.xw32, block.astype(np.float32)])
-    s.y = np.concatenate([s.y, -np.ones(new_rows.size)])
-    s.c = np.concatenate([s.c, np.full(new_rows.size, s.cn)])
