@@ -69,29 +69,59 @@ class _State:
     converged: bool = False
     done: bool = False
     row_scores: np.ndarray | None = None
-    # The working set, gathered while Newton runs and released in between (so that a batch
-    # holds one working set at a time): augmented rows [head; negatives[in_work]].
-    xw: np.ndarray | None = None  # float64
-    xw32: np.ndarray | None = None  # float32, for the conjugate-gradient products
-    y: np.ndarray | None = None
-    c: np.ndarray | None = None  # per-example weight: C * class weight
+    rows: _Rows | None = None  # the working set while Newton runs (released in between)
 
-    def gather(self) -> None:
-        """Gather the working set (positives, explicit negatives, documents in ``in_work``)."""
-        rows = np.flatnonzero(self.in_work)
-        n_head, n_pos = self.head.shape[0], self.problem.n_positive
-        xw = np.empty((n_head + rows.size, self.head.shape[1] + 1))
-        xw[:n_head, :-1] = self.head
-        xw[n_head:, :-1] = self.negatives[rows]
-        xw[:, -1] = 1.0
-        self.xw, self.xw32 = xw, xw.astype(np.float32)
-        self.y = -np.ones(xw.shape[0])
-        self.y[:n_pos] = 1.0
-        self.c = np.full(xw.shape[0], self.cn)
-        self.c[:n_pos] = self.cp
+    def gather(self) -> _Rows:
+        """The working set: positives, explicit negatives, then the documents in ``in_work``."""
+        if self.rows is None:
+            self.rows = _Rows(self.head, self.negatives[np.flatnonzero(self.in_work)])
+        return self.rows
 
-    def release(self) -> None:
-        self.xw = self.xw32 = self.y = self.c = None
+    def labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and per-example weights (``C`` times the class weight) of the working set."""
+        assert self.rows is not None
+        n, n_pos = self.rows.n, self.problem.n_positive
+        y = -np.ones(n)
+        y[:n_pos] = 1.0
+        c = np.full(n, self.cn)
+        c[:n_pos] = self.cp
+        return y, c
+
+
+class _Rows:
+    """Augmented rows ``[x, 1]``: ``head`` (positives, explicit negatives) in float64 and
+    ``docs`` (stored documents) in the storage dtype, so that products with the documents run
+    in that dtype (as the passes over the matrix do) and only vectors are upcast."""
+
+    def __init__(self, head: np.ndarray, docs: np.ndarray) -> None:
+        self.head = head
+        self.docs = docs
+        self.n = head.shape[0] + docs.shape[0]
+
+    def take(self, mask: np.ndarray) -> _Rows:
+        h = self.head.shape[0]
+        return _Rows(self.head[mask[:h]], self.docs[mask[h:]])
+
+    def dot(self, z: np.ndarray) -> np.ndarray:
+        """``X z`` for an augmented vector ``z = [v, b]``."""
+        v = z[:-1]
+        docs = (self.docs @ v.astype(self.docs.dtype)).astype(np.float64)
+        return np.concatenate([self.head @ v, docs]) + z[-1]
+
+    def tdot(self, u: np.ndarray) -> np.ndarray:
+        """``X' u`` (augmented: the last entry is ``sum(u)``)."""
+        h = self.head.shape[0]
+        out = np.empty(self.head.shape[1] + 1)
+        out[:-1] = self.head.T @ u[:h]
+        out[:-1] += (self.docs.T @ u[h:].astype(self.docs.dtype)).astype(np.float64)
+        out[-1] = u.sum()
+        return out
+
+    def dot_matrix(self, basis: np.ndarray) -> np.ndarray:
+        """``X U`` for an augmented ``(D + 1, m)`` basis."""
+        v = basis[:-1]
+        docs = (self.docs @ v.astype(self.docs.dtype)).astype(np.float64)
+        return np.concatenate([self.head @ v, docs]) + basis[-1]
 
 
 def solve_newton(problem: SVMProblem) -> SVMSolution:
@@ -309,8 +339,8 @@ def _subspace_svm(
     prev: np.ndarray | None = None
     for step in range(12):
         pool_size = max(_POOL, n_docs // 8)
-        if step == 2 and n_docs > pool_size:
-            # Two steps over every document locate the margin; the rest run on the documents
+        if step == 1 and n_docs > pool_size:
+            # One step over every document locates the margin; the rest run on the documents
             # nearest to it (plenty for a warm start; exactness comes later).
             keep = np.sort(np.argpartition(-o[:n_docs], pool_size - 1)[:pool_size])
             pool = np.concatenate([keep, np.arange(n_docs, y.shape[0])])
@@ -341,82 +371,62 @@ def _subspace_svm(
 def _newton(s: _State) -> None:
     """Finite Newton iterations on the working set until its optimum (or max_iter)."""
     p = s.problem
-    if s.xw is None:
-        s.gather()
-    x, x32, y, c = s.xw, s.xw32, s.y, s.c
-    assert x is not None and x32 is not None and y is not None and c is not None
+    x = s.gather()
+    y, c = s.labels()
     w = s.w
-    u = s.basis
-    o = x @ w
+    o = x.dot(w)
+    # Products with float32 documents carry float32 rounding: the gradient cannot be resolved
+    # below about eps32 times its terms, so the stopping rule is floored there (float64
+    # storage keeps ``tol`` as given).
+    eps = float(np.finfo(x.docs.dtype).eps)
     prev_active: np.ndarray | None = None
-    while s.n_iter < p.max_iter:
+    while True:
         active = y * o < 1.0
-        xa = x[active]
+        xa = x.take(active)
         ca = c[active]
-        resid = o[active] - y[active]
-        grad = w + 2.0 * (xa.T @ (ca * resid))
+        alpha = 2.0 * ca * (o[active] - y[active])
+        grad = w + xa.tdot(alpha)
         gnorm = float(np.linalg.norm(grad))
-        target = p.tol * max(1.0, float(np.linalg.norm(w)))
+        floor = 8.0 * eps * (float(np.abs(alpha).sum()) + float(np.linalg.norm(w)))
+        target = max(p.tol * max(1.0, float(np.linalg.norm(w))), floor)
         settled = prev_active is not None and np.array_equal(active, prev_active)
         if settled and gnorm <= target:
             s.converged = True
+            break
+        if s.n_iter >= p.max_iter:
+            s.converged = False
             break
         s.n_iter += 1
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
         # that the next gradient meets the stopping rule.
         rel = max(0.05 * target / gnorm, 1e-10) if settled else _ETA
-        d = _cg(x32[active], ca, -grad, u, tol=min(rel, 0.1))
-        xd = x @ d
+        d = _cg(xa, ca, -grad, s.basis, tol=min(rel, 0.1))
+        xd = x.dot(d)
         t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
         w = w + t * d
         o = o + t * xd
         prev_active = active
-    else:
-        s.converged = _converged(x, y, c, w, o, p.tol)
     s.w = w
-    s.release()
+    s.rows = None
 
 
-def _converged(
-    x: np.ndarray, y: np.ndarray, c: np.ndarray, w: np.ndarray, o: np.ndarray, tol: float
-) -> bool:
-    """Whether ``w`` satisfies the stopping rule on the working set (used at max_iter)."""
-    active = y * o < 1.0
-    grad = w + 2.0 * (x[active].T @ (c[active] * (o[active] - y[active])))
-    return float(np.linalg.norm(grad)) <= tol * max(1.0, float(np.linalg.norm(w)))
-
-
-def _cg(
-    xa32: np.ndarray,
-    ca: np.ndarray,
-    rhs: np.ndarray,
-    u: np.ndarray | None,
-    *,
-    tol: float,
-) -> np.ndarray:
+def _cg(xa: _Rows, ca: np.ndarray, rhs: np.ndarray, u: np.ndarray, *, tol: float) -> np.ndarray:
     """Solve ``(I + 2 xa' diag(ca) xa) d = rhs`` by CG preconditioned on the subspace ``u``.
 
-    The Hessian products use the float32 copy ``xa32`` (a Newton direction needs no more);
-    the outer iteration's gradient is exact, so the optimum is not affected.
+    The preconditioner is the Hessian's exact restriction to the warm-start subspace ``u``
+    (orthonormal) and the identity on its complement (Woodbury form).
     """
     two_c = 2.0 * ca
-    two_c32 = two_c.astype(np.float32)
 
     def hess(v: np.ndarray) -> np.ndarray:
-        return v + (xa32.T @ (two_c32 * (xa32 @ v.astype(np.float32)))).astype(np.float64)
+        return v + xa.tdot(two_c * xa.dot(v))
 
-    if u is not None and u.shape[1]:
-        xu = (xa32 @ u.astype(np.float32)).astype(np.float64)
-        small = np.eye(u.shape[1]) + (xu.T * two_c) @ xu  # U' H U
-        small_inv = np.linalg.inv(small)
-        corr = small_inv - np.eye(u.shape[1])
+    m = u.shape[1]
+    xu = xa.dot_matrix(u)
+    corr = np.linalg.inv(np.eye(m) + (xu.T * two_c) @ xu) - np.eye(m)  # (U'HU)^-1 - I
 
-        def precond(r: np.ndarray) -> np.ndarray:
-            return r + u @ (corr @ (u.T @ r))
-    else:
-
-        def precond(r: np.ndarray) -> np.ndarray:
-            return r
+    def precond(r: np.ndarray) -> np.ndarray:
+        return r + u @ (corr @ (u.T @ r))
 
     d = np.zeros_like(rhs)
     r = rhs.copy()
@@ -428,9 +438,9 @@ def _cg(
         if float(np.linalg.norm(r)) <= target:
             break
         hp = hess(p)
-        alpha = rz / float(p @ hp)
-        d += alpha * p
-        r -= alpha * hp
+        step = rz / float(p @ hp)
+        d += step * p
+        r -= step * hp
         z = precond(r)
         rz_new = float(r @ z)
         p = z + (rz_new / rz) * p
