@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -41,8 +42,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.synthetic import clustered_unit, queries_like, random_unit  # noqa: E402
-from svm_retrievers import SVMIndex  # noqa: E402
+from benchmarks.synthetic import clustered_unit, queries_like, random_unit
+from svm_retrievers import SVMIndex
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STOCK_C, STOCK_TOL, STOCK_MAX_ITER = 0.1, 1e-6, 10000
@@ -89,30 +90,49 @@ def _rss_kib() -> tuple[int, int]:
 
 
 def peak_extra_mb(fn: Callable[[], Any]) -> float | None:
-    """Peak resident memory above the current resident set while ``fn`` runs (Linux only)."""
+    """Peak extra memory (MB) while ``fn`` runs: the larger of tracemalloc's peak (every numpy
+    allocation, even when it reuses freed pages) and the resident-set high-water mark above
+    the resident set before the call (C allocations, e.g. liblinear's copy; Linux only)."""
+    tracemalloc.start()
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")  # reset the high-water mark
+        before, _ = _rss_kib()
     except OSError:
-        return None
-    before, _ = _rss_kib()
-    fn()
-    _, peak = _rss_kib()
-    return max(0, peak - before) / 1024.0
+        before = None
+    try:
+        fn()
+    finally:
+        _, traced = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    rss = 0.0
+    if before is not None:
+        _, peak = _rss_kib()
+        rss = max(0, peak - before) / 1024.0
+    return max(traced / 2**20, rss)
 
 
-def median_ms(fn: Callable[[int], Any], n: int) -> tuple[float, list[Any]]:
-    """Median wall time of ``fn(i)`` over ``i < n`` and the results."""
+def timed(
+    fn: Callable[[int], Any], n: int, *, slow: bool = False
+) -> tuple[float, list[Any], float | None]:
+    """Median wall time (ms) of ``fn(i)`` over ``i < n``, the results, and the peak extra
+    memory (MB) of one call: an extra untimed call, or for ``slow`` methods the first one."""
+    mem = None if slow else peak_extra_mb(lambda: fn(0))
     times, outs = [], []
     for i in range(n):
         start = time.perf_counter()
-        outs.append(fn(i))
+        if slow and i == 0:
+            mem = peak_extra_mb(lambda: outs.append(fn(0)))
+        else:
+            outs.append(fn(i))
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), outs
+    return statistics.median(times), outs, mem
 
 
 # ---------------------------------------------------------------------------- stock retrievers
-def langchain_retriever(matrix: np.ndarray, queries: np.ndarray) -> Callable[[int], list[int]] | None:
+def langchain_retriever(
+    matrix: np.ndarray, queries: np.ndarray
+) -> Callable[[int], list[int]] | None:
     """langchain-community's SVMRetriever over the same vectors (query i is the text "q{i}")."""
     try:
         from langchain_community.retrievers import SVMRetriever
@@ -138,7 +158,9 @@ def langchain_retriever(matrix: np.ndarray, queries: np.ndarray) -> Callable[[in
     return lambda i: [int(d.page_content[1:]) for d in retriever.invoke(f"q{i}")]
 
 
-def llama_index_svm(matrix: np.ndarray, queries: np.ndarray) -> tuple[Callable[[int], list[int]], str]:
+def llama_index_svm(
+    matrix: np.ndarray, queries: np.ndarray
+) -> tuple[Callable[[int], list[int]], str]:
     """LlamaIndex's SVM query mode over the same vectors."""
     from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 
@@ -147,7 +169,9 @@ def llama_index_svm(matrix: np.ndarray, queries: np.ndarray) -> tuple[Callable[[
         from llama_index.core.vector_stores import SimpleVectorStore
 
         store = SimpleVectorStore()
-        store.add([TextNode(id_=str(i), text="", embedding=v.tolist()) for i, v in enumerate(matrix)])
+        store.add(
+            [TextNode(id_=str(i), text="", embedding=v.tolist()) for i, v in enumerate(matrix)]
+        )
 
         def run(i: int) -> list[int]:
             result = store.query(
@@ -177,9 +201,7 @@ def sklearn_recipe(matrix: np.ndarray, queries: np.ndarray) -> Callable[[int], n
         x = np.concatenate([queries[i][None, :], matrix])
         y = np.zeros(x.shape[0])
         y[0] = 1
-        clf = LinearSVC(
-            class_weight="balanced", C=STOCK_C, tol=STOCK_TOL, max_iter=STOCK_MAX_ITER
-        )
+        clf = LinearSVC(class_weight="balanced", C=STOCK_C, tol=STOCK_TOL, max_iter=STOCK_MAX_ITER)
         clf.fit(x, y)
         return clf.decision_function(x[1:])
 
@@ -205,20 +227,33 @@ def bench_corpus(
     index_mb = matrix.nbytes / 2**20
 
     def record(method: str, ms: float, n_queries: int, **extra: Any) -> None:
-        rows.append({"data": kind, "N": n, "D": dim, "method": method, "median_ms": ms,
-                     "queries": n_queries, **extra})
+        rows.append(
+            {
+                "data": kind,
+                "N": n,
+                "D": dim,
+                "method": method,
+                "median_ms": ms,
+                "queries": n_queries,
+                **extra,
+            }
+        )
 
     q32 = queries.astype(np.float32)
-    knn_ms, _ = median_ms(lambda i: matrix @ q32[i], max(nq, 5))
-    record("knn (X @ q)", knn_ms, max(nq, 5), peak_extra_mb=peak_extra_mb(lambda: matrix @ q32[0]))
+    knn_ms, _, mem = timed(lambda i: matrix @ q32[i], max(nq, 5))
+    record("knn (X @ q)", knn_ms, max(nq, 5), peak_extra_mb=mem)
 
     index = SVMIndex.from_embeddings(matrix)
     t0 = time.perf_counter()
-    index.search(queries[0], k=10, mode="svm")
+    index.search(queries[-1], k=10, mode="svm")
     first_ms = (time.perf_counter() - t0) * 1e3
 
-    # Reference decision values (LinearSVC on the same problem) for the agreement columns.
-    refs = [index.get_scores(queries[i], solver="liblinear").svm for i in range(slow_q)]
+    # The reference (LinearSVC on the same problem, through the index) gives the agreement
+    # columns; it is timed as "ours svm (liblinear)" (get_scores: the same solve as search).
+    ms, refs, mem = timed(
+        lambda i: index.get_scores(queries[i], solver="liblinear").svm, slow_q, slow=True
+    )
+    liblinear_row = {"method": "ours svm (liblinear)", "ms": ms, "mem": mem}
 
     def agreement(scores: list[np.ndarray]) -> dict[str, Any]:
         pairs = list(zip(scores, refs, strict=False))
@@ -237,45 +272,56 @@ def bench_corpus(
         }
 
     for mode in ("knn", "svm", "hybrid"):
-        ms, _ = median_ms(lambda i, m=mode: index.search(queries[i], k=10, mode=m), nq)
+        ms, _, mem = timed(lambda i, m=mode: index.search(queries[i], k=10, mode=m), nq)
         extra: dict[str, Any] = {}
         if mode == "svm":
             newton = [index.get_scores(queries[i]).svm for i in range(slow_q)]
             extra = {**agreement(newton), "first_query_ms": first_ms}
-        mem = peak_extra_mb(lambda m=mode: index.search(queries[1], k=10, mode=m))
-        record(f"ours {mode}" + (" (newton)" if mode == "svm" else ""), ms, nq,
-               peak_extra_mb=mem, **extra)
+        name = f"ours {mode}" + (" (newton)" if mode == "svm" else "")
+        record(name, ms, nq, peak_extra_mb=mem, **extra)
 
     batch = queries[: args.batch]
     reps = max(1, args.batch_repeats if n < args.slow_from else 1)
-    batch_ms, _ = median_ms(lambda i: index.search_batch(batch, k=10, mode="svm"), reps)
-    mem = peak_extra_mb(lambda: index.search_batch(batch, k=10, mode="svm"))
-    record(f"ours svm batch/{args.batch}", batch_ms / args.batch, args.batch * reps,
-           peak_extra_mb=mem)
-
-    ms, _ = median_ms(
-        lambda i: index.search(queries[i], k=10, mode="svm", solver="liblinear"), slow_q
+    batch_ms, outs, mem = timed(
+        lambda i: index.search_batch(batch, k=10, mode="svm"), reps, slow=True
     )
-    mem = peak_extra_mb(lambda: index.search(queries[0], k=10, mode="svm", solver="liblinear"))
-    record("ours svm (liblinear)", ms, slow_q, peak_extra_mb=mem, **agreement(refs))
+    singles = [index.search(q, k=10, mode="svm") for q in batch[:4]]
+    same = sum(
+        [h.id for h in a] == [h.id for h in b] for a, b in zip(outs[0], singles, strict=False)
+    )
+    record(
+        f"ours svm batch/{args.batch}",
+        batch_ms / args.batch,
+        args.batch * reps,
+        peak_extra_mb=mem,
+        batch_top10_equal_single=f"{same}/{len(singles)}",
+    )
+    record(
+        liblinear_row["method"],
+        liblinear_row["ms"],
+        slow_q,
+        peak_extra_mb=liblinear_row["mem"],
+        **agreement(refs),
+    )
 
     if not args.skip_stock:
         recipe = sklearn_recipe(matrix, queries)
-        ms, outs = median_ms(recipe, slow_q)
-        record("sklearn recipe", ms, slow_q, peak_extra_mb=peak_extra_mb(lambda: recipe(0)),
-               **agreement(outs))
+        ms, outs, mem = timed(recipe, slow_q, slow=True)
+        record("sklearn recipe", ms, slow_q, peak_extra_mb=mem, **agreement(outs))
         lc = langchain_retriever(matrix, queries)
         if lc is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ms, outs = median_ms(lc, slow_q)
-                mem = peak_extra_mb(lambda: lc(0))
-            record("langchain SVMRetriever", ms, slow_q, peak_extra_mb=mem,
-                   **ranked_agreement(outs))
+                ms, outs, mem = timed(lc, slow_q, slow=True)
+            record(
+                "langchain SVMRetriever", ms, slow_q, peak_extra_mb=mem, **ranked_agreement(outs)
+            )
+            del lc
         li, path = llama_index_svm(matrix, queries)
-        ms, outs = median_ms(li, slow_q)
-        record("llama-index svm", ms, slow_q, peak_extra_mb=peak_extra_mb(lambda: li(0)),
-               path=path, **ranked_agreement(outs))
+        ms, outs, mem = timed(li, slow_q, slow=True)
+        record(
+            "llama-index svm", ms, slow_q, peak_extra_mb=mem, path=path, **ranked_agreement(outs)
+        )
         del li
 
     for row in rows:
@@ -287,20 +333,23 @@ def bench_corpus(
 
 # ---------------------------------------------------------------------------- output
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = (f"| data | N | D | method | median ms | x kNN | queries | top-10 = ref | "
-            f"max abs diff | peak extra MB (index MB) |")
+    head = (
+        "| data | N | D | method | median ms | x kNN | queries | top-10 = ref | "
+        "max abs diff | peak extra MB (index MB) |"
+    )
     print(head)
     print("|" + "---|" * 10)
     for r in rows:
-        agree = (f"{r['top10_identical']}/{r['agreement_queries']}"
-                 if "top10_identical" in r else "")
+        agree = f"{r['top10_identical']}/{r['agreement_queries']}" if "top10_identical" in r else ""
         if "top10_overlap" in r:
             agree += f" (overlap {r['top10_overlap']:.2f})"
         diff = f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else ""
         mem = r.get("peak_extra_mb")
         mem_s = f"{mem:.0f} ({r['index_mb']:.0f})" if mem is not None else "?"
-        print(f"| {r['data']} | {r['N']} | {r['D']} | {r['method']} | {r['median_ms']:.1f} | "
-              f"{r['x_knn']:.1f} | {r['queries']} | {agree} | {diff} | {mem_s} |")
+        print(
+            f"| {r['data']} | {r['N']} | {r['D']} | {r['method']} | {r['median_ms']:.1f} | "
+            f"{r['x_knn']:.1f} | {r['queries']} | {agree} | {diff} | {mem_s} |"
+        )
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -313,12 +362,19 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000x384,1000x1536,10000x384,10000x1536,"
-                        "100000x384,100000x1536", help="comma-separated NxD")
+    parser.add_argument(
+        "--sizes",
+        default="1000x384,1000x1536,10000x384,10000x1536,100000x384,100000x1536",
+        help="comma-separated NxD",
+    )
     parser.add_argument("--kinds", default="clustered,random")
-    parser.add_argument("--queries", type=int, default=7, help="timed queries per method")
-    parser.add_argument("--slow-queries", type=int, default=2,
-                        help="queries for the LinearSVC-based methods at N >= --slow-from")
+    parser.add_argument("--queries", type=int, default=5, help="timed queries per method")
+    parser.add_argument(
+        "--slow-queries",
+        type=int,
+        default=2,
+        help="queries for the LinearSVC-based methods at N >= --slow-from",
+    )
     parser.add_argument("--slow-from", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--batch-repeats", type=int, default=3)
@@ -346,8 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or RESULTS / f"speed-{stamp}.json"
-    out.write_text(json.dumps({"environment": env, "argv": sys.argv, "corpora": infos,
-                               "rows": rows}, indent=1))
+    out.write_text(
+        json.dumps({"environment": env, "argv": sys.argv, "corpora": infos, "rows": rows}, indent=1)
+    )
     print(f"\nwrote {out}")
     return 0
 

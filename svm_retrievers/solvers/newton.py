@@ -65,6 +65,11 @@ class _State:
     negatives: np.ndarray  # the stored negatives (the matrix, or its gathered rows)
     head: np.ndarray  # (P + Z, D) float64: positives, then explicit negatives
     basis: np.ndarray  # (D + 1, m) orthonormal warm-start subspace (the CG preconditioner's)
+    # Every row's scores for the (augmented) warm-start directions, and the map from them to
+    # ``basis`` coordinates, so that the preconditioner needs no product with the documents.
+    doc_feats: tuple[np.ndarray, np.ndarray] | None = None  # (positive scores, cached scores)
+    head_feats: np.ndarray | None = None  # (P + Z, m) head rows in basis coordinates
+    to_basis: np.ndarray | None = None
     n_iter: int = 0
     converged: bool = False
     done: bool = False
@@ -74,8 +79,21 @@ class _State:
     def gather(self) -> _Rows:
         """The working set: positives, explicit negatives, then the documents in ``in_work``."""
         if self.rows is None:
-            self.rows = _Rows(self.head, self.negatives[np.flatnonzero(self.in_work)])
+            index = np.flatnonzero(self.in_work)
+            self.rows = _Rows(self.head, self.negatives[index], index)
         return self.rows
+
+    def basis_products(self, active: np.ndarray) -> np.ndarray | None:
+        """``X_active @ basis`` from the cached scores (``None`` if unavailable)."""
+        if self.doc_feats is None or self.to_basis is None or self.rows is None:
+            return None
+        h = self.head.shape[0]
+        idx = self.rows.index[active[h:]]
+        pos_scores, cached = self.doc_feats
+        feats = np.concatenate(
+            [pos_scores[idx], cached[idx].astype(np.float64), np.ones((idx.size, 1))], axis=1
+        )
+        return np.concatenate([self.head_feats[active[:h]], feats @ self.to_basis])
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Labels and per-example weights (``C`` times the class weight) of the working set."""
@@ -93,14 +111,15 @@ class _Rows:
     ``docs`` (stored documents) in the storage dtype, so that products with the documents run
     in that dtype (as the passes over the matrix do) and only vectors are upcast."""
 
-    def __init__(self, head: np.ndarray, docs: np.ndarray) -> None:
+    def __init__(self, head: np.ndarray, docs: np.ndarray, index: np.ndarray) -> None:
         self.head = head
         self.docs = docs
+        self.index = index  # rows of the stored negatives held in ``docs``
         self.n = head.shape[0] + docs.shape[0]
 
     def take(self, mask: np.ndarray) -> _Rows:
         h = self.head.shape[0]
-        return _Rows(self.head[mask[:h]], self.docs[mask[h:]])
+        return _Rows(self.head[mask[:h]], self.docs[mask[h:]], self.index[mask[h:]])
 
     def dot(self, z: np.ndarray) -> np.ndarray:
         """``X z`` for an augmented vector ``z = [v, b]``."""
@@ -271,6 +290,10 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
     aug[-1, m] = 1.0
     u, rfac = np.linalg.qr(aug)
     keep = np.abs(np.diag(rfac)) > 1e-10 * max(1.0, np.abs(np.diag(rfac)).max())
+    to_basis = head_feats = None
+    if keep.all():  # basis = aug @ inv(R): rows' basis coordinates from their cached scores
+        to_basis = np.linalg.inv(rfac)
+        head_feats = np.concatenate([head, np.ones((head.shape[0], 1))], axis=1) @ u
     return _State(
         problem=problem,
         n_rows=n_rows,
@@ -281,6 +304,9 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         negatives=negatives,
         head=head,
         basis=u[:, keep],
+        doc_feats=(pos_scores, sub.scores),
+        head_feats=head_feats,
+        to_basis=to_basis,
     )
 
 
@@ -400,7 +426,7 @@ def _newton(s: _State) -> None:
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
         # that the next gradient meets the stopping rule.
         rel = max(0.05 * target / gnorm, 1e-10) if settled else _ETA
-        d = _cg(xa, ca, -grad, s.basis, tol=min(rel, 0.1))
+        d = _cg(xa, ca, -grad, s.basis, s.basis_products(active), tol=min(rel, 0.1))
         xd = x.dot(d)
         t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
         w = w + t * d
@@ -410,7 +436,15 @@ def _newton(s: _State) -> None:
     s.rows = None
 
 
-def _cg(xa: _Rows, ca: np.ndarray, rhs: np.ndarray, u: np.ndarray, *, tol: float) -> np.ndarray:
+def _cg(
+    xa: _Rows,
+    ca: np.ndarray,
+    rhs: np.ndarray,
+    u: np.ndarray,
+    xu: np.ndarray | None,
+    *,
+    tol: float,
+) -> np.ndarray:
     """Solve ``(I + 2 xa' diag(ca) xa) d = rhs`` by CG preconditioned on the subspace ``u``.
 
     The preconditioner is the Hessian's exact restriction to the warm-start subspace ``u``
@@ -422,7 +456,8 @@ def _cg(xa: _Rows, ca: np.ndarray, rhs: np.ndarray, u: np.ndarray, *, tol: float
         return v + xa.tdot(two_c * xa.dot(v))
 
     m = u.shape[1]
-    xu = xa.dot_matrix(u)
+    if xu is None:
+        xu = xa.dot_matrix(u)
     corr = np.linalg.inv(np.eye(m) + (xu.T * two_c) @ xu) - np.eye(m)  # (U'HU)^-1 - I
 
     def precond(r: np.ndarray) -> np.ndarray:
