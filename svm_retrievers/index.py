@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import solvers
 from .params import ScoringParams
 from .scoring import fuse, top_k
 from .solvers import SVMProblem, SVMSolution, get_batch_solver, get_solver
@@ -562,14 +563,22 @@ class SVMIndex:
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]]:
         """:meth:`_score` for requests sharing their candidates, with matrix-matrix products.
 
-        Used when the solver has a batch form; the results equal per-request scoring up to
-        floating-point rounding (a product over 32 queries rounds differently from one over 1).
+        Used when the solver has a batch form and the candidates hold at least
+        ``solvers.BATCH_MIN_ELEMENTS`` elements; the results then equal per-request scoring up
+        to floating-point rounding (a product over 32 queries rounds differently from one
+        over 1). Otherwise each request is scored on its own.
         """
         batch = get_batch_solver(p.solver)
-        if len(reqs) < 2 or batch is None or any(r.rows is not reqs[0].rows for r in reqs):
-            return [self._score(snap, req, p) for req in reqs]
         matrix = snap.vectors
         rows = reqs[0].rows
+        n_cand = matrix.shape[0] if rows is None else rows.size
+        if (
+            len(reqs) < 2
+            or batch is None
+            or n_cand * matrix.shape[1] < solvers.BATCH_MIN_ELEMENTS
+            or any(r.rows is not rows for r in reqs)
+        ):
+            return [self._score(snap, req, p) for req in reqs]
         cand = matrix if rows is None else matrix[rows]
         queries = np.stack([r.query for r in reqs], axis=1).astype(matrix.dtype)
         knn_all = (cand @ queries).astype(np.float64)

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.synthetic import clustered_unit, queries_like, random_unit
 from svm_retrievers import SVMIndex
+from svm_retrievers import solvers as svm_solvers
 from svm_retrievers.solvers import (
     DEFAULT_SOLVER,
     SVMProblem,
@@ -180,9 +181,22 @@ def test_batch_equals_single(clustered: np.ndarray) -> None:
         np.testing.assert_allclose(got.row_scores, solve_newton(problem).row_scores, atol=1e-5)
 
 
-def test_index_search_batch_equals_search(clustered: np.ndarray) -> None:
+def test_index_search_batch_equals_search(
+    clustered: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
     index = SVMIndex.from_embeddings(clustered)
     queries = queries_like(clustered, 6, seed=16)
+    # Below the size threshold search_batch scores query by query: exactly equal hits.
+    assert index.search_batch(queries[:3], k=10) == [index.search(q, k=10) for q in queries[:3]]
+    # The batched path (matrix-matrix products) equals it up to float rounding.
+    monkeypatch.setattr(svm_solvers, "BATCH_MIN_ELEMENTS", 0)
+    calls: list[int] = []
+
+    def counting(problems: list[SVMProblem]) -> list[SVMSolution]:
+        calls.append(len(problems))
+        return solve_newton_batch(problems)
+
+    monkeypatch.setitem(svm_solvers.BATCH_SOLVERS, "newton", counting)
     for mode in ("svm", "hybrid"):
         batch = index.search_batch(queries, k=10, mode=mode)
         for query, hits in zip(queries, batch, strict=True):
@@ -191,12 +205,14 @@ def test_index_search_batch_equals_search(clustered: np.ndarray) -> None:
             for a, b in zip(hits, single, strict=True):
                 assert a.svm_score == pytest.approx(b.svm_score, abs=1e-5)
                 assert a.knn_score == pytest.approx(b.knn_score, abs=1e-6)
+    assert calls == [6, 6]
     # With explicit negatives and a candidate subset the batch path gives the same results.
     ids = index.ids[:1000]
     batch = index.search_batch(queries[:3], k=5, ids=ids, negatives=["1200", "1300"])
     for query, hits in zip(queries[:3], batch, strict=True):
         single = index.search(query, k=5, ids=ids, negatives=["1200", "1300"])
         assert [h.id for h in hits] == [h.id for h in single]
+    assert calls[-1] == 3
 
 
 def test_index_default_solver_agrees_with_liblinear(clustered: np.ndarray) -> None:

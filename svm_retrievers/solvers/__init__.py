@@ -23,6 +23,12 @@ BATCH_SOLVERS: dict[str, Callable[[Sequence[SVMProblem]], list[SVMSolution]]] = 
 }
 """Solvers that also solve several problems over one matrix at once (matrix-matrix products)."""
 
+BATCH_MIN_ELEMENTS = 8_000_000
+"""``search_batch`` uses a batch solver only when the candidates hold at least this many
+elements (N * D). A product over many queries rounds differently from one over a single query,
+so batched scores equal per-query scores only up to float rounding; below this size batching
+gains nothing, and ``search_batch`` returns exactly what ``search`` returns."""
+
 
 def get_solver(name: str) -> Callable[[SVMProblem], SVMSolution]:
     """Return the solver registered as ``name``."""
@@ -40,6 +46,7 @@ def get_batch_solver(name: str) -> Callable[[Sequence[SVMProblem]], list[SVMSolu
 
 
 __all__ = [
+    "BATCH_MIN_ELEMENTS",
     "BATCH_SOLVERS",
     "DEFAULT_SOLVER",
     "SOLVERS",
