@@ -7,8 +7,9 @@ It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_lib
    corpus mean and the top principal directions of the corpus. Every document's score for
    those directions is known without a pass over the matrix: the kNN scores are given, and
    ``E @ [mu, V]`` is computed once per corpus snapshot and kept in ``problem.cache``.
-2. **Working set.** The documents that the warm start puts inside (or near) the margin, plus
-   every positive and explicit negative, with the *full* problem's balanced class weights.
+2. **Working set.** The documents the warm start ranks highest (three times as many as it puts
+   inside the margin), plus every positive and explicit negative, with the *full* problem's
+   balanced class weights.
 3. **Newton on the working set.** Each step is a ridge regression over the active set, solved
    by conjugate gradients preconditioned with the warm-start subspace, followed by an exact
    line search on the piecewise-quadratic objective.
@@ -20,8 +21,11 @@ It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_lib
 Stopping rule: the active set is unchanged by the last step and the gradient of the working-set
 objective (which equals the full objective's gradient after a clean check pass) has norm at most
 ``tol * max(1, |w|)`` -- a bound on the decision-value error of the same order as liblinear's
-dual criterion at the same ``tol``. Products with the stored matrix run in its dtype and only the
-``N``-vector is upcast; nothing larger than the working set (a few thousand rows) is copied.
+dual criterion at the same ``tol`` (floored, for float32 storage, at the float32 rounding of the
+products). ``max_iter`` caps the Newton steps. Products with the stored matrix run in its dtype
+and only ``N``-vectors are upcast; nothing larger than the working set (a few thousand rows) is
+copied. Without a persistent ``problem.cache`` (a dict kept between calls), the per-corpus
+quantities are recomputed on every call: pass the same dict for the same matrix.
 """
 
 from __future__ import annotations
@@ -39,9 +43,9 @@ _SAMPLE_ROWS = 4096  # rows sampled to estimate them (once per corpus snapshot)
 _WORKING_FACTOR = 3.0  # working set: this many times the warm start's margin violators
 _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
-_CG_MAX = 400
+_CG_MAX = 400  # conjugate-gradient steps per Newton step
 _ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
-_POOL = 4096  # documents kept after two warm-start steps (at least; or N / 8)
+_POOL = 4096  # documents kept after the first warm-start step (at least; or N / 8)
 
 
 @dataclass
