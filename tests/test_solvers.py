@@ -16,6 +16,7 @@ from svm_retrievers.solvers import (
     SVMSolution,
     get_batch_solver,
     get_solver,
+    newton,
     solve_liblinear,
     solve_newton,
     solve_newton_batch,
@@ -97,12 +98,31 @@ def test_random_data_matches_reference(uniform: np.ndarray, C: float) -> None:
         assert_matches_reference(make_problem(uniform, query, C=C))
 
 
+@pytest.fixture(params=["mean", "pca"])
+def warm_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both warm starts: the mean alone (small problems) and the cached principal subspace."""
+    if request.param == "pca":
+        monkeypatch.setattr(newton, "_SUBSPACE_MIN_ELEMENTS", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("C", [0.1, 1.0])
-def test_clustered_data_matches_reference(clustered: np.ndarray, C: float) -> None:
+def test_clustered_data_matches_reference(clustered: np.ndarray, C: float, warm_start: str) -> None:
     cache: dict = {}
     for query in queries_like(clustered, 3, seed=6):
         assert_matches_reference(make_problem(clustered, query, C=C, cache=cache))
-    assert cache, "the per-corpus warm-start quantities are cached for rows=None"
+    # The per-corpus warm-start quantities are cached (rows=None) when they are computed.
+    assert bool(cache) == (warm_start == "pca")
+
+
+def test_subset_equals_index_of_that_subset(clustered: np.ndarray) -> None:
+    """A candidate subset is solved with exactly the arithmetic of an index holding only it."""
+    rows = np.arange(0, clustered.shape[0], 3)
+    query = queries_like(clustered, 1, seed=18)[0]
+    subset = solve_newton(make_problem(clustered, query, rows=rows))
+    alone = solve_newton(make_problem(np.ascontiguousarray(clustered[rows]), query))
+    np.testing.assert_array_equal(subset.row_scores, alone.row_scores)
+    np.testing.assert_array_equal(subset.coef, alone.coef)
 
 
 def test_float64_storage_matches_to_1e_6(clustered: np.ndarray) -> None:
@@ -236,7 +256,9 @@ def _real(collection: str, model: str) -> tuple[np.ndarray, np.ndarray]:
     ("collection", "model", "n_docs"),
     [("cranfield", "minilm", None), ("cranfield", "e5small", None), ("scifact", "minilm", 2500)],
 )
-def test_real_embeddings_match_reference(collection: str, model: str, n_docs: int | None) -> None:
+def test_real_embeddings_match_reference(
+    collection: str, model: str, n_docs: int | None, warm_start: str
+) -> None:
     corpus, queries = _real(collection, model)
     matrix = np.ascontiguousarray(corpus[:n_docs], dtype=np.float32)
     cache: dict = {}

@@ -39,6 +39,7 @@ from .base import SVMProblem, SVMSolution
 
 _CACHE_KEY = "newton.subspace"
 _N_COMPONENTS = 32  # principal directions of the corpus in the warm-start subspace
+_SUBSPACE_MIN_ELEMENTS = 2_000_000  # below this N * D the warm start uses the mean alone
 _SAMPLE_ROWS = 4096  # rows sampled to estimate them (once per corpus snapshot)
 _WORKING_FACTOR = 3.0  # working set: this many times the warm start's margin violators
 _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
@@ -202,33 +203,34 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
 
 # ---------------------------------------------------------------------------- warm start
 def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
-    """The corpus mean and principal directions with every row's scores (cached per corpus)."""
-    cacheable = problem.rows is None
-    if cacheable:
-        cached = problem.cache.get(_CACHE_KEY)
-        if isinstance(cached, _Subspace) and cached.scores.shape[0] == negatives.shape[0]:
-            return cached
+    """The corpus mean and principal directions with every row's scores (cached per corpus).
+
+    Small problems and candidate subsets (which have no cache) use the mean alone: two cheap
+    passes, and the same arithmetic whether rows come as a subset or as a whole index.
+    """
     n, dim = negatives.shape
-    if cacheable:
+    if problem.rows is not None or n * dim < _SUBSPACE_MIN_ELEMENTS:
         mean = _column_mean(negatives)
-        rng = np.random.default_rng(0)
-        n_sample = min(n, _SAMPLE_ROWS)
-        sample_rows = np.sort(rng.choice(n, size=n_sample, replace=False)) if n_sample < n else None
-        sample = (negatives if sample_rows is None else negatives[sample_rows]).astype(np.float64)
-        sample -= mean
-        r = min(_N_COMPONENTS, n_sample - 1, dim - 1)
-        directions = [mean[:, None]]
-        if r > 0:
-            directions.append(_top_directions(sample, r, rng))
-        basis = np.concatenate(directions, axis=1)
-        scores = negatives @ basis.astype(negatives.dtype)
-        sub = _Subspace(directions=basis, scores=scores)
-        problem.cache[_CACHE_KEY] = sub
-        return sub
-    # A candidate subset: no cache, so keep the warm start to the mean (two cheap passes).
+        scores = (negatives @ mean.astype(negatives.dtype))[:, None]
+        return _Subspace(directions=mean[:, None], scores=scores)
+    cached = problem.cache.get(_CACHE_KEY)
+    if isinstance(cached, _Subspace) and cached.scores.shape[0] == n:
+        return cached
     mean = _column_mean(negatives)
-    scores = (negatives @ mean.astype(negatives.dtype))[:, None]
-    return _Subspace(directions=mean[:, None], scores=scores)
+    rng = np.random.default_rng(0)
+    n_sample = min(n, _SAMPLE_ROWS)
+    sample_rows = np.sort(rng.choice(n, size=n_sample, replace=False)) if n_sample < n else None
+    sample = (negatives if sample_rows is None else negatives[sample_rows]).astype(np.float64)
+    sample -= mean
+    r = min(_N_COMPONENTS, n_sample - 1, dim - 1)
+    directions = [mean[:, None]]
+    if r > 0:
+        directions.append(_top_directions(sample, r, rng))
+    basis = np.concatenate(directions, axis=1)
+    scores = negatives @ basis.astype(negatives.dtype)
+    sub = _Subspace(directions=basis, scores=scores)
+    problem.cache[_CACHE_KEY] = sub
+    return sub
 
 
 def _column_mean(x: np.ndarray) -> np.ndarray:
