@@ -9,8 +9,8 @@ test against kNN over queries.
 
 Example:
     >>> from svm_retrievers.evaluation import evaluate, format_table
-    >>> result = evaluate("../shared/data/cranfield", embeddings="../shared/data/cranfield/embeddings/minilm")
-    ... # doctest: +SKIP
+    >>> data = "../shared/data/cranfield"
+    >>> result = evaluate(data, embeddings=f"{data}/embeddings/minilm")  # doctest: +SKIP
     >>> print(format_table(result))  # doctest: +SKIP
 """
 
@@ -167,7 +167,7 @@ def paired_permutation_test(
     """
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     if diff.ndim != 1 or diff.size == 0:
-        msg = f"a and b must be equal-length non-empty 1-D sequences, got difference shape {diff.shape}"
+        msg = f"a and b must be equal-length non-empty 1-D sequences, got shapes {diff.shape}"
         raise ValueError(msg)
     observed = abs(diff.mean())
     if observed == 0.0:
@@ -186,7 +186,9 @@ def paired_permutation_test(
 
 
 # ---------------------------------------------------------------------- embeddings
-def _load_embeddings(directory: str | Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+def _load_embeddings(
+    directory: str | Path, n_docs: int, n_queries: int
+) -> tuple[np.ndarray, np.ndarray]:
     root = Path(directory)
     out = []
     for name, rows in (("corpus.npy", n_docs), ("queries.npy", n_queries)):
@@ -206,7 +208,7 @@ def _load_embeddings(directory: str | Path, n_docs: int, n_queries: int) -> tupl
 
 
 def _embed(embedder: Any, docs: list[str], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Embed with a duck-typed embedder: ``fit`` (optional), ``embed_documents``, ``embed_query``."""
+    """Embed with a duck-typed embedder: ``fit`` (optional), ``embed_documents/query``."""
     if not (hasattr(embedder, "embed_documents") and hasattr(embedder, "embed_query")):
         msg = (
             "embedder must have embed_documents(texts) and embed_query(text) "
@@ -264,9 +266,15 @@ def evaluate(
         msg = f"n_jobs must be a positive integer, got {n_jobs!r}"
         raise ValueError(msg)
     data = load_beir(dataset_dir)
-    keep = [i for i, q in enumerate(data.query_ids) if any(g >= 1 for g in data.qrels.get(q, {}).values())]
+    keep = [
+        i
+        for i, q in enumerate(data.query_ids)
+        if any(g >= 1 for g in data.qrels.get(q, {}).values())
+    ]
     if embeddings is not None:
-        doc_vecs, query_vecs = _load_embeddings(embeddings, len(data.corpus_ids), len(data.query_ids))
+        doc_vecs, query_vecs = _load_embeddings(
+            embeddings, len(data.corpus_ids), len(data.query_ids)
+        )
         source = str(embeddings)
     elif embedder is not None:
         doc_vecs, query_vecs = _embed(embedder, data.corpus_texts, data.query_texts)
@@ -306,7 +314,9 @@ def evaluate(
         entry: dict[str, Any] = {m: float(table[mode][m].mean()) for m in METRICS}
         entry["delta"] = {m: float(table[mode][m].mean() - table["knn"][m].mean()) for m in METRICS}
         entry["p_value"] = {
-            m: paired_permutation_test(table[mode][m], table["knn"][m], n_resamples=n_resamples, seed=seed)
+            m: paired_permutation_test(
+                table[mode][m], table["knn"][m], n_resamples=n_resamples, seed=seed
+            )
             for m in METRICS
         }
         if per_query:
@@ -328,7 +338,8 @@ def evaluate(
 def _check_mode_available(mode: str) -> None:
     from .index import Scores
 
-    probe = Scores(ids=[], knn=np.zeros(0), svm=np.zeros(0), hybrid=np.zeros(0), positive_svm=np.zeros(0))
+    empty = np.zeros(0)
+    probe = Scores(ids=[], knn=empty, svm=empty, hybrid=empty, positive_svm=empty)
     try:
         probe.by_mode(mode)
     except (KeyError, ValueError):

@@ -10,10 +10,18 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import corpus_mean, relevance
 from .params import ScoringParams
 from .scoring import fuse, top_k
 from .solvers import SVMProblem, SVMSolution, get_solver
-from .validation import check_ids, check_k, check_matrix, check_optional_list, check_vector
+from .validation import (
+    check_ids,
+    check_k,
+    check_matrix,
+    check_optional_list,
+    check_unit_interval,
+    check_vector,
+)
 
 Where = Callable[[Mapping[str, Any]], bool] | Mapping[str, Any]
 """A metadata filter: a predicate on a document's metadata, or a dict of required values."""
@@ -25,7 +33,9 @@ class Hit:
 
     ``score`` is the score of the mode that ranked the results; ``knn_score`` (cosine),
     ``svm_score`` (exemplar-SVM decision value) and ``hybrid_score`` (fusion of both) are
-    always present. ``text`` and ``metadata`` are copies of what was stored.
+    always present. ``text`` and ``metadata`` are copies of what was stored. ``relevance``
+    is the calibrated relevance in [0, 1] (see :mod:`svm_retrievers.calibration`), the
+    quantity ``score_threshold`` filters on.
     """
 
     id: str
@@ -36,6 +46,7 @@ class Hit:
     rank: int
     text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    relevance: float = 0.0
 
     def scores(self) -> dict[str, float]:
         """The three scores as a dict, ready to merge into document metadata."""
@@ -56,6 +67,8 @@ class Scores:
     hybrid: np.ndarray
     positive_svm: np.ndarray
     """Decision values of the SVM's positives (the query first, then any extra positives)."""
+    relevance: np.ndarray | None = None
+    """Calibrated relevance in [0, 1] (see :mod:`svm_retrievers.calibration`)."""
 
     def by_mode(self, mode: str) -> np.ndarray:
         """The score vector that ``mode`` ranks by."""
@@ -296,6 +309,7 @@ class SVMIndex:
         where: Where | None = None,
         positives: Any = None,
         negatives: Any = None,
+        score_threshold: float | None = None,
         **params: Any,
     ) -> list[Hit]:
         """The top ``k`` documents for ``query`` ranked by ``mode``, best first.
@@ -313,6 +327,9 @@ class SVMIndex:
                 Stored positives are never returned.
             negatives: explicit negatives, as stored ids or vectors ("not like those").
                 They are added to the training negatives; stored ones are never returned.
+            score_threshold: return only documents whose calibrated ``relevance`` is at
+                least this (in [0, 1]; ``None``: no threshold). The top ``k`` are taken
+                among them, so fewer than ``k`` (or no) hits may come back.
             params: per-call :class:`ScoringParams` overrides (``C``, ``tol``, ...).
         """
         return self.search_batch(
@@ -323,6 +340,7 @@ class SVMIndex:
             where=where,
             positives=positives,
             negatives=negatives,
+            score_threshold=score_threshold,
             _single=True,
             **params,
         )[0]
@@ -337,18 +355,24 @@ class SVMIndex:
         where: Where | None = None,
         positives: Any = None,
         negatives: Any = None,
+        score_threshold: float | None = None,
         _single: bool = False,
         **params: Any,
     ) -> list[list[Hit]]:
         """:meth:`search` for each row of ``queries`` (an ``(Q, D)`` array-like)."""
         k = check_k(k)
+        if score_threshold is not None:
+            score_threshold = check_unit_interval(score_threshold, "score_threshold")
         p = self.params.replace(mode=mode, **params)
         snap = self._snap
         requests = self._resolve_batch(snap, queries, ids, where, positives, negatives, _single)
         results: list[list[Hit]] = []
         for req in requests:
             knn, svm, hybrid, _ = self._score(snap, req, p)
-            results.append(self._hits(snap, req, (knn, svm, hybrid), p.mode, k))
+            rel = relevance(knn, req.query, corpus_mean(snap.vectors, snap.cache))
+            results.append(
+                self._hits(snap, req, (knn, svm, hybrid), p.mode, k, rel, score_threshold)
+            )
         return results
 
     def get_scores(
@@ -380,6 +404,7 @@ class SVMIndex:
             svm=svm,
             hybrid=hybrid,
             positive_svm=positive_svm,
+            relevance=relevance(knn, req.query, corpus_mean(snap.vectors, snap.cache)),
         )
 
     # ------------------------------------------------------------------ internals
@@ -537,12 +562,19 @@ class SVMIndex:
         scores: tuple[np.ndarray, np.ndarray, np.ndarray],
         mode: str,
         k: int,
+        rel: np.ndarray,
+        score_threshold: float | None = None,
     ) -> list[Hit]:
         knn, svm, hybrid = scores
         ranking = {"knn": knn, "svm": svm, "hybrid": hybrid}[mode]
         rows = np.arange(knn.shape[0]) if req.rows is None else req.rows
-        if req.hidden:
-            visible = np.fromiter((r not in req.hidden for r in rows), dtype=bool, count=rows.size)
+        if req.hidden or score_threshold is not None:
+            visible = np.ones(rows.size, dtype=bool)
+            if req.hidden:
+                hidden = req.hidden
+                visible &= np.fromiter((r not in hidden for r in rows), dtype=bool, count=rows.size)
+            if score_threshold is not None:
+                visible &= rel >= score_threshold
             positions = np.flatnonzero(visible)
             order = positions[top_k(ranking[positions], k)]
         else:
@@ -560,6 +592,7 @@ class SVMIndex:
                     rank=rank,
                     text=snap.texts[row],
                     metadata=copy.deepcopy(dict(snap.metadatas[row])),
+                    relevance=float(rel[pos]),
                 )
             )
         return hits
