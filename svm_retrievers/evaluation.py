@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .index import SVMIndex
-from .scoring import top_k
+from .scoring import fuse, top_k
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 """The metrics :func:`evaluate` reports, in table order."""
@@ -234,6 +234,7 @@ def evaluate(
     modes: Iterable[str] = ("knn", "svm", "hybrid"),
     params: Mapping[str, Any] | None = None,
     embedder: Any = None,
+    hybrid_alphas: Sequence[float] = (),
     n_jobs: int = 1,
     n_resamples: int = 10_000,
     seed: int = 0,
@@ -249,6 +250,8 @@ def evaluate(
         params: :class:`~svm_retrievers.ScoringParams` overrides (``C``, ``alpha``, ...).
         embedder: an object with ``embed_documents``/``embed_query`` (``fit`` is called
             first when present and the embedder is not fitted).
+        hybrid_alphas: extra hybrids reported as modes ``"hybrid(alpha=A)"``, fused from
+            the same kNN and SVM scores (no extra SVM solves).
         n_jobs: threads scoring queries in parallel.
         n_resamples, seed: the paired permutation test against kNN.
         per_query: also return each query's metrics per mode.
@@ -290,6 +293,12 @@ def evaluate(
     all_modes = list(dict.fromkeys(["knn", *modes]))
     for mode in all_modes:
         _check_mode_available(mode)
+    alphas = {f"hybrid(alpha={float(a):g})": float(a) for a in hybrid_alphas}
+    for a in alphas.values():
+        if not 0.0 <= a <= 1.0:
+            msg = f"hybrid_alphas must be in [0, 1], got {a}"
+            raise ValueError(msg)
+    modes = [*modes, *alphas]
 
     def run(i: int) -> dict[str, dict[str, float]]:
         scores = index.get_scores(query_vecs[i])
@@ -298,6 +307,10 @@ def evaluate(
         for mode in all_modes:
             order = top_k(scores.by_mode(mode), _DEPTH)
             out[mode] = query_metrics([scores.ids[j] for j in order], gains)
+        for name, a in alphas.items():
+            fused = fuse(scores.knn, scores.svm, alpha=a, fusion=index.params.fusion)
+            order = top_k(fused, _DEPTH)
+            out[name] = query_metrics([scores.ids[j] for j in order], gains)
         return out
 
     if n_jobs == 1:
@@ -307,7 +320,8 @@ def evaluate(
             rows = list(pool.map(run, keep))
 
     table: dict[str, dict[str, np.ndarray]] = {
-        mode: {m: np.array([r[mode][m] for r in rows]) for m in METRICS} for mode in all_modes
+        mode: {m: np.array([r[mode][m] for r in rows]) for m in METRICS}
+        for mode in [*all_modes, *alphas]
     }
     report: dict[str, Any] = {}
     for mode in modes:
