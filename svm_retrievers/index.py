@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,6 +141,8 @@ class SVMIndex:
         )
         self.embedder: Any = None
         """An optional embedder saved and loaded with the index (see ``svm_retrievers.embeddings``)."""
+        self.extra: dict[str, Any] = {}
+        """The JSON ``extra`` read by :meth:`load` (what the last :meth:`save` was given)."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -162,6 +165,53 @@ class SVMIndex:
         index = cls(matrix.shape[1], dtype=dtype, **params)
         index._add_normalized(matrix, ids, texts, metadatas)
         return index
+
+    @classmethod
+    def _from_stored(
+        cls,
+        vectors: np.ndarray,
+        ids: list[str],
+        texts: list[str | None],
+        metadatas: list[dict[str, Any]],
+        params: ScoringParams,
+        dim: int,
+    ) -> SVMIndex:
+        """Rebuild from validated, already-normalized data without renormalizing it."""
+        index = cls(dim, dtype=vectors.dtype)
+        index.params = params
+        vectors = np.ascontiguousarray(vectors)
+        vectors.setflags(write=False)
+        index._snap = _Snapshot(
+            vectors=vectors,
+            ids=tuple(ids),
+            row_of={doc_id: row for row, doc_id in enumerate(ids)},
+            texts=tuple(texts),
+            metadatas=tuple(metadatas),
+        )
+        return index
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None) -> None:
+        """Save to the directory ``path`` atomically: ``.npy`` vectors and JSON, never pickle.
+
+        ``extra`` is any JSON-serializable dict kept with the index (adapters store their
+        settings there); it comes back as :attr:`extra` after :meth:`load`.
+        """
+        from .persistence import save_index
+
+        save_index(self, path, extra=extra)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SVMIndex:
+        """Load an index written by :meth:`save`, validating every file.
+
+        Raises ``FileNotFoundError`` if there is no index at ``path`` and
+        :class:`~svm_retrievers.persistence.IndexFormatError` (a ``ValueError``) if it is
+        truncated, corrupted, tampered with or of a newer format.
+        """
+        from .persistence import load_index
+
+        return load_index(path)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -366,6 +416,8 @@ class SVMIndex:
         p = self.params.replace(mode=mode, **params)
         snap = self._snap
         requests = self._resolve_batch(snap, queries, ids, where, positives, negatives, _single)
+        if requests[0].rows is not None and requests[0].rows.size == 0:
+            return [[] for _ in requests]  # the ids/where restriction left no candidates
         results: list[list[Hit]] = []
         for req in requests:
             knn, svm, hybrid, _ = self._score(snap, req, p)
@@ -395,6 +447,11 @@ class SVMIndex:
         req = self._resolve_batch(
             snap, [query] if query is not None else [None], ids, where, positives, negatives, True
         )[0]
+        if req.rows is not None and req.rows.size == 0:
+            empty = np.zeros(0)
+            return Scores(
+                ids=[], knn=empty, svm=empty, hybrid=empty, positive_svm=empty, relevance=empty
+            )
         knn, svm, hybrid, solution = self._score(snap, req, p)
         rows = np.arange(len(snap.ids)) if req.rows is None else req.rows
         positive_svm = req.positives @ solution.coef + solution.intercept
@@ -429,9 +486,6 @@ class SVMIndex:
             msg = f"ids given as both positives and negatives: {[snap.ids[r] for r in sorted(both)][:5]!r}"
             raise ValueError(msg)
         rows = self._candidate_rows(snap, ids, where, exclude=set(pos_rows))
-        if rows is not None and rows.size == 0:
-            msg = "no candidate documents remain after the ids/where restriction"
-            raise ValueError(msg)
         hidden = frozenset(neg_rows)
 
         if single:
@@ -440,7 +494,7 @@ class SVMIndex:
                 if pos_vecs.shape[0] == 0:
                     msg = "query is None: give a query vector or at least one positive"
                     raise ValueError(msg)
-                q_list = [None]
+                q_list: list[np.ndarray | None] = [None]
             else:
                 q_list = [check_vector(query, "query", dim=dim)]
         else:

@@ -112,6 +112,52 @@ def _few(indices: np.ndarray) -> str:
     return shown + (f", ... ({indices.size} in all)" if indices.size > 5 else "")
 
 
+def check_model_output(vectors: Any, *, source: str, count: int, dim: int | None) -> np.ndarray:
+    """What an embedding model returned, as a finite ``(count, dim)`` float64 array.
+
+    ``source`` names the model and method (``"MyEmbeddings.embed_documents"``); every error
+    says what it returned: the wrong count, ragged or non-numeric rows, the wrong dimension,
+    NaN/inf or a zero vector.
+    """
+    if (
+        vectors is None
+        or isinstance(vectors, (str, bytes, dict))
+        or not hasattr(vectors, "__len__")
+    ):
+        msg = f"{source} must return a list of vectors, got {type(vectors).__name__}"
+        raise TypeError(msg)
+    if len(vectors) != count:
+        msg = f"{source} returned {len(vectors)} vector(s) for {count} text(s)"
+        raise ValueError(msg)
+    try:
+        arr = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        lengths = sorted({len(v) for v in vectors if hasattr(v, "__len__")})
+        msg = (
+            f"{source} returned vectors that are not numeric and of one length"
+            f" (lengths {lengths}): {exc}"
+        )
+        raise ValueError(msg) from exc
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        msg = f"{source} returned an array of shape {arr.shape}; expected ({count}, dim)"
+        raise ValueError(msg)
+    if dim is not None and arr.shape[1] != dim:
+        msg = (
+            f"{source} returned vectors of dimension {arr.shape[1]},"
+            f" but the index has dimension {dim}"
+        )
+        raise ValueError(msg)
+    bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+    if bad.size:
+        msg = f"{source} returned NaN or infinite values (for text(s) at position {_few(bad)})"
+        raise ValueError(msg)
+    zero = np.flatnonzero(~arr.any(axis=1))
+    if zero.size:
+        msg = f"{source} returned a zero vector (for text(s) at position {_few(zero)}); it has no direction"
+        raise ValueError(msg)
+    return arr
+
+
 def check_k(k: Any, name: str = "k") -> int:
     """Return ``k`` as an ``int`` >= 1; refuse bools, floats and anything else."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):

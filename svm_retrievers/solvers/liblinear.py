@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from sklearn.svm import LinearSVC
 
 from .base import SVMProblem, SVMSolution
+
+# liblinear draws its shuffling from the C library's process-wide rand(), seeded per fit:
+# concurrent fits would interleave draws and give slightly different, irreproducible results.
+_FIT_LOCK = threading.Lock()
 
 
 def solve_liblinear(problem: SVMProblem) -> SVMSolution:
@@ -31,11 +37,10 @@ def solve_liblinear(problem: SVMProblem) -> SVMSolution:
         max_iter=problem.max_iter,
         random_state=problem.random_state,
     )
-    clf.fit(x, y)
+    with _FIT_LOCK:
+        clf.fit(x, y)
     n_iter = int(np.max(clf.n_iter_))
-    scores = clf.decision_function(
-        x[problem.n_positive : problem.n_positive + negatives.shape[0]]
-    )
+    scores = clf.decision_function(x[problem.n_positive : problem.n_positive + negatives.shape[0]])
     return SVMSolution(
         coef=clf.coef_[0].astype(np.float64),
         intercept=float(clf.intercept_[0]),

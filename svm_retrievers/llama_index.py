@@ -1,0 +1,634 @@
+"""LlamaIndex adapters: :class:`SVMRetriever` and :class:`SVMReranker`.
+
+Thin translations onto :class:`svm_retrievers.SVMIndex`: embed with the LlamaIndex model,
+search with the core, and hand back ``NodeWithScore`` objects whose node copies carry
+``knn_score``, ``svm_score`` and ``hybrid_score`` in their metadata (kept out of LLM prompts
+and embeddings). Every LlamaIndex import lives in this module, so ``import svm_retrievers``
+never needs ``llama-index-core``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.indices.vector_store.base import VectorStoreIndex
+from llama_index.core.ingestion import run_transformations
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import (
+    BaseNode,
+    Document,
+    MetadataMode,
+    NodeWithScore,
+    QueryBundle,
+    TransformComponent,
+)
+from llama_index.core.settings import Settings
+from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
+from llama_index.core.vector_stores.simple import SimpleVectorStore
+from llama_index.core.vector_stores.types import MetadataFilters
+from llama_index.core.vector_stores.utils import build_metadata_filter_fn
+
+from .index import Hit, SVMIndex
+from .params import ScoringParams
+from .validation import (
+    check_ids,
+    check_k,
+    check_matrix,
+    check_mode,
+    check_model_output,
+    check_vector,
+)
+
+SCORE_KEYS = ("knn_score", "svm_score", "hybrid_score")
+"""Metadata keys added to every returned node (excluded from LLM prompts and embeddings)."""
+
+EXTRA_KEY = "llama_index"
+"""The key under which the retriever keeps its settings in the core's ``extra`` JSON."""
+
+_REF_DOC_KEYS = ("document_id", "doc_id", "ref_doc_id")
+
+
+# ---------------------------------------------------------------------------- shared helpers
+def _resolve_embed_model(embed_model: BaseEmbedding | None) -> BaseEmbedding:
+    if embed_model is None:
+        return Settings.embed_model
+    if not isinstance(embed_model, BaseEmbedding):
+        msg = f"embed_model must be a llama_index BaseEmbedding, got {type(embed_model).__name__}"
+        raise TypeError(msg)
+    return embed_model
+
+
+def _embed_texts(
+    embed_model: BaseEmbedding,
+    texts: list[str],
+    *,
+    dim: int | None = None,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """Embed ``texts`` with the model's batch API and check what comes back."""
+    raw = embed_model.get_text_embedding_batch(texts, show_progress=show_progress)
+    return _check_embeddings(raw, len(texts), dim, embed_model, "get_text_embedding_batch")
+
+
+async def _aembed_texts(
+    embed_model: BaseEmbedding, texts: list[str], *, dim: int | None = None
+) -> np.ndarray:
+    raw = await embed_model.aget_text_embedding_batch(texts)
+    return _check_embeddings(raw, len(texts), dim, embed_model, "aget_text_embedding_batch")
+
+
+def _check_embeddings(
+    raw: Any, n: int, dim: int | None, model: BaseEmbedding, method: str
+) -> np.ndarray:
+    return check_model_output(raw, source=f"{type(model).__name__}.{method}", count=n, dim=dim)
+
+
+def _with_embedded(nodes: Sequence[BaseNode], embedded: np.ndarray | None) -> list[Any]:
+    """Each node's own embedding, or the next row of ``embedded`` for nodes without one."""
+    rows: list[Any] = []
+    j = 0
+    for node in nodes:
+        if node.embedding is None:
+            assert embedded is not None
+            rows.append(embedded[j])
+            j += 1
+        else:
+            rows.append(node.embedding)
+    return rows
+
+
+def _carried_dim(nodes: Sequence[BaseNode]) -> int | None:
+    """The dimension of the first embedding the nodes carry (``None`` if none does)."""
+    return next((len(n.embedding) for n in nodes if n.embedding is not None), None)
+
+
+def _query_embedding(
+    embed_model: BaseEmbedding, query_bundle: QueryBundle, dim: int | None
+) -> np.ndarray:
+    """The query vector: the bundle's precomputed embedding as is, else the model's."""
+    if query_bundle.embedding is not None:
+        return check_vector(query_bundle.embedding, "QueryBundle.embedding", dim=dim)
+    strs = list(query_bundle.embedding_strs)
+    if len(strs) == 1:
+        raw = embed_model.get_query_embedding(strs[0])
+    else:
+        raw = embed_model.get_agg_embedding_from_queries(strs)
+    return check_vector(raw, f"query embedding returned by {type(embed_model).__name__}", dim=dim)
+
+
+async def _aquery_embedding(
+    embed_model: BaseEmbedding, query_bundle: QueryBundle, dim: int | None
+) -> np.ndarray:
+    if query_bundle.embedding is not None:
+        return check_vector(query_bundle.embedding, "QueryBundle.embedding", dim=dim)
+    strs = list(query_bundle.embedding_strs)
+    if len(strs) == 1:
+        raw = await embed_model.aget_query_embedding(strs[0])
+    else:
+        raw = await embed_model.aget_agg_embedding_from_queries(strs)
+    return check_vector(raw, f"query embedding returned by {type(embed_model).__name__}", dim=dim)
+
+
+_SCORED_CLASSES: dict[type[BaseNode], type[BaseNode]] = {}
+
+
+def _scored_class(cls: type[BaseNode]) -> type[BaseNode]:
+    """A subclass of ``cls`` whose ``hash`` ignores the score keys.
+
+    LlamaIndex identifies nodes by ``node.hash`` (text + metadata), e.g. when
+    ``QueryFusionRetriever`` fuses the results of several retrievers: a node carrying our
+    scores must hash as the same node, or fusion counts it twice. ``class_name`` and
+    ``get_type`` are inherited, so the copy serializes exactly as ``cls``.
+    """
+    sub = _SCORED_CLASSES.get(cls)
+    if sub is None:
+        base_hash = cls.hash
+
+        def _hash(self: BaseNode) -> str:
+            meta = {k: v for k, v in self.metadata.items() if k not in SCORE_KEYS}
+            return base_hash.fget(self.model_copy(update={"metadata": meta}))  # type: ignore[attr-defined]
+
+        sub = type(
+            f"Scored{cls.__name__}", (cls,), {"hash": property(_hash), "__module__": __name__}
+        )
+        _SCORED_CLASSES[cls] = sub
+    return sub
+
+
+def _scored_node(node: BaseNode, hit: Hit) -> NodeWithScore:
+    """A copy of ``node`` whose metadata carries the hit's three scores."""
+    base = type(node)
+    while base in _SCORED_CLASSES.values():  # reranking our own output
+        base = base.__mro__[1]
+    copied = node.model_copy(deep=True)
+    out = _scored_class(base).model_construct(
+        _fields_set=copied.model_fields_set,
+        **{name: getattr(copied, name) for name in type(copied).model_fields},
+    )
+    out.metadata = {**out.metadata, **hit.scores()}
+    for attr in ("excluded_llm_metadata_keys", "excluded_embed_metadata_keys"):
+        keys = list(getattr(out, attr))
+        setattr(out, attr, keys + [k for k in SCORE_KEYS if k not in keys])
+    return NodeWithScore(node=out, score=hit.score)
+
+
+def _node_text(node: BaseNode) -> str:
+    return node.get_content(metadata_mode=MetadataMode.NONE)
+
+
+def _embed_text(node: BaseNode) -> str:
+    return node.get_content(metadata_mode=MetadataMode.EMBED)
+
+
+# ---------------------------------------------------------------------------- retriever
+class SVMRetriever(BaseRetriever):
+    """A LlamaIndex retriever that ranks nodes by exemplar SVM, kNN or a hybrid of both.
+
+    Every result's ``score`` is the ``mode``'s score; the node (a copy) carries all three
+    scores in its metadata. Build it with :meth:`from_defaults` from nodes, documents or an
+    existing ``VectorStoreIndex`` (whose stored embeddings are reused).
+
+    Args:
+        index: the scoring core, its rows aligned with ``nodes``.
+        nodes: the stored nodes, one per id of ``index`` (kept, never mutated).
+        embed_model: embeds queries (and nothing else once built).
+        similarity_top_k: how many nodes to return.
+        mode: ``"svm"``, ``"knn"`` or ``"hybrid"`` (default: the index's mode).
+        filters: ``MetadataFilters`` applied before the SVM is trained, with the semantics
+            of LlamaIndex's ``SimpleVectorStore``.
+
+    Example:
+        >>> from llama_index.core.schema import TextNode
+        >>> retriever = SVMRetriever.from_defaults(nodes=nodes, embed_model=embed_model)  # doctest: +SKIP
+        >>> [n.metadata["svm_score"] for n in retriever.retrieve("query")]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        index: SVMIndex,
+        nodes: Sequence[BaseNode],
+        embed_model: BaseEmbedding | None = None,
+        similarity_top_k: int = 4,
+        mode: str | None = None,
+        filters: MetadataFilters | None = None,
+        callback_manager: CallbackManager | None = None,
+        object_map: dict | None = None,
+        verbose: bool = False,
+    ) -> None:
+        if not isinstance(index, SVMIndex):
+            msg = f"index must be an svm_retrievers.SVMIndex, got {type(index).__name__}"
+            raise TypeError(msg)
+        if len(index) == 0:
+            msg = "index is empty: an SVMRetriever needs at least one node"
+            raise ValueError(msg)
+        nodes = list(nodes)
+        node_ids = check_ids([n.node_id for n in nodes], len(nodes), "node ids")
+        if node_ids != index.ids:
+            msg = (
+                f"nodes must align with index.ids: got {len(nodes)} nodes for an index of "
+                f"{len(index)} ids (first mismatch: "
+                f"{next(((a, b) for a, b in zip(node_ids, index.ids, strict=False) if a != b), None)!r})"
+            )
+            raise ValueError(msg)
+        if filters is not None and not isinstance(filters, MetadataFilters):
+            msg = f"filters must be a MetadataFilters, got {type(filters).__name__}"
+            raise TypeError(msg)
+        self._index = index
+        self._nodes: dict[str, BaseNode] = {n.node_id: n for n in nodes}
+        self._embed_model = _resolve_embed_model(embed_model)
+        self.similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
+        self.mode = check_mode(mode) if mode is not None else index.params.mode
+        self.filters = filters
+        super().__init__(callback_manager=callback_manager, object_map=object_map, verbose=verbose)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_defaults(
+        cls,
+        nodes: Sequence[BaseNode] | None = None,
+        documents: Sequence[Document] | None = None,
+        index: VectorStoreIndex | None = None,
+        embed_model: BaseEmbedding | None = None,
+        similarity_top_k: int = 4,
+        mode: str = "svm",
+        show_progress: bool = False,
+        filters: MetadataFilters | None = None,
+        transformations: list[TransformComponent] | None = None,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+        **params: Any,
+    ) -> SVMRetriever:
+        """Build a retriever from exactly one of ``nodes``, ``documents`` or ``index``.
+
+        Nodes are embedded with ``embed_model.get_text_embedding_batch`` (nodes that already
+        carry an ``embedding`` keep it); documents are first split with ``transformations``
+        (default: ``Settings.transformations``, a ``SentenceSplitter``). A
+        ``VectorStoreIndex`` over a ``SimpleVectorStore`` gives its stored embeddings and
+        nodes; its embed model is used for queries unless ``embed_model`` is given.
+        ``params`` are scoring parameters (``C``, ``alpha``, ``solver``, ...).
+        """
+        given = [
+            name
+            for name, v in (("nodes", nodes), ("documents", documents), ("index", index))
+            if v is not None
+        ]
+        if len(given) != 1:
+            msg = "give exactly one of nodes, documents or index" + (
+                f"; got {', '.join(given)}" if given else "; got none"
+            )
+            raise ValueError(msg)
+        similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
+        scoring = ScoringParams.from_dict({"mode": check_mode(mode), **params})
+
+        if index is not None:
+            if not isinstance(index, VectorStoreIndex):
+                msg = f"index must be a VectorStoreIndex, got {type(index).__name__}"
+                raise TypeError(msg)
+            node_list, vectors = _from_vector_store_index(index)
+            model = _resolve_embed_model(embed_model or index._embed_model)
+        else:
+            model = _resolve_embed_model(embed_model)
+            if documents is not None:
+                documents = list(documents)
+                if not documents:
+                    msg = "documents is empty: at least one document is needed"
+                    raise ValueError(msg)
+                node_list = list(
+                    run_transformations(
+                        documents,
+                        transformations
+                        if transformations is not None
+                        else Settings.transformations,
+                        show_progress=show_progress,
+                    )
+                )
+            else:
+                node_list = list(nodes or [])
+            if not node_list:
+                msg = "nodes is empty: at least one node is needed"
+                raise ValueError(msg)
+            for i, node in enumerate(node_list):
+                if not isinstance(node, BaseNode):
+                    msg = f"nodes[{i}] must be a llama_index BaseNode, got {type(node).__name__}"
+                    raise TypeError(msg)
+            check_ids([n.node_id for n in node_list], len(node_list), "node ids")
+            vectors = _node_vectors(node_list, model, show_progress)
+            node_list = [n.model_copy(update={"embedding": None}, deep=True) for n in node_list]
+
+        core = SVMIndex.from_embeddings(
+            vectors,
+            [n.node_id for n in node_list],
+            texts=[_node_text(n) for n in node_list],
+            metadatas=[n.metadata for n in node_list],
+            **scoring.to_dict(),
+        )
+        return cls(
+            core,
+            node_list,
+            embed_model=model,
+            similarity_top_k=similarity_top_k,
+            mode=scoring.mode,
+            filters=filters,
+            callback_manager=callback_manager,
+            verbose=verbose,
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def index(self) -> SVMIndex:
+        """The scoring core (for ``get_scores`` and other analysis)."""
+        return self._index
+
+    @property
+    def embed_model(self) -> BaseEmbedding:
+        """The model that embeds queries."""
+        return self._embed_model
+
+    @property
+    def nodes(self) -> list[BaseNode]:
+        """Copies of the stored nodes, in index order."""
+        return [n.model_copy(deep=True) for n in self._nodes.values()]
+
+    # ------------------------------------------------------------------ retrieval
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        query = _query_embedding(self._embed_model, query_bundle, self._index.dim)
+        return self._search(query)
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        query = await _aquery_embedding(self._embed_model, query_bundle, self._index.dim)
+        return await asyncio.to_thread(self._search, query)
+
+    def _search(self, query: np.ndarray) -> list[NodeWithScore]:
+        k = check_k(self.similarity_top_k, "similarity_top_k")
+        mode = check_mode(self.mode)
+        ids = self._filtered_ids()
+        if ids is not None and not ids:
+            return []  # as SimpleVectorStore: nothing passes the filters
+        hits = self._index.search(query, k=k, mode=mode, ids=ids)
+        return [_scored_node(self._nodes[h.id], h) for h in hits]
+
+    def _filtered_ids(self) -> list[str] | None:
+        if self.filters is None or not self.filters.filters:
+            return None
+        nodes = self._nodes
+        passes = build_metadata_filter_fn(
+            lambda node_id: _filter_view(nodes[node_id]), self.filters
+        )
+        return [node_id for node_id in nodes if passes(node_id)]
+
+    # ------------------------------------------------------------------ persistence
+    def persist(self, path: str | Path) -> None:
+        """Write the retriever to directory ``path`` in the core's format (no pickle).
+
+        Texts and metadata go to the core's payload; the rest of each node (class,
+        relationships, excluded keys, templates) and the retriever's settings go to the
+        core's ``extra`` JSON under ``"llama_index"``. The embed model is not saved: give it
+        again to :meth:`from_persist_dir`.
+        """
+        skeletons = {node_id: _node_skeleton(node) for node_id, node in self._nodes.items()}
+        extra = {
+            EXTRA_KEY: {
+                "similarity_top_k": self.similarity_top_k,
+                "mode": self.mode,
+                "filters": None if self.filters is None else self.filters.model_dump(mode="json"),
+                "embed_model": self._embed_model.class_name(),
+                "embed_model_name": getattr(self._embed_model, "model_name", None),
+                "nodes": skeletons,
+            }
+        }
+        self._index.save(path, extra=extra)
+
+    @classmethod
+    def from_persist_dir(
+        cls,
+        path: str | Path,
+        embed_model: BaseEmbedding | None = None,
+        **overrides: Any,
+    ) -> SVMRetriever:
+        """Load a retriever written by :meth:`persist`.
+
+        ``overrides`` replace saved settings (``similarity_top_k``, ``mode``, ``filters``,
+        ``callback_manager``, ``verbose``).
+        """
+        core = SVMIndex.load(path)
+        extra = (getattr(core, "extra", None) or {}).get(EXTRA_KEY)
+        if not isinstance(extra, Mapping) or "nodes" not in extra:
+            msg = (
+                f"{path} holds an SVMIndex without LlamaIndex retriever data (extra[{EXTRA_KEY!r}])"
+            )
+            raise ValueError(msg)
+        skeletons = extra["nodes"]
+        nodes = []
+        for node_id, text, metadata in zip(core.ids, core.texts(), core.metadatas(), strict=True):
+            if node_id not in skeletons:
+                msg = f"{path}: node {node_id!r} has no saved node data"
+                raise ValueError(msg)
+            nodes.append(_node_from_skeleton(skeletons[node_id], text or "", metadata))
+        filters = extra.get("filters")
+        settings: dict[str, Any] = {
+            "similarity_top_k": extra.get("similarity_top_k", 4),
+            "mode": extra.get("mode"),
+            "filters": None if filters is None else MetadataFilters.model_validate(filters),
+        }
+        settings.update(overrides)
+        return cls(core, nodes, embed_model=embed_model, **settings)
+
+
+def _filter_view(node: BaseNode) -> Mapping[str, Any]:
+    """The metadata SimpleVectorStore filters on: the node's, plus its ref doc id keys."""
+    ref = node.ref_doc_id or "None"
+    return collections.ChainMap(node.metadata, dict.fromkeys(_REF_DOC_KEYS, ref))
+
+
+def _node_vectors(nodes: list[BaseNode], model: BaseEmbedding, show_progress: bool) -> np.ndarray:
+    """Embeddings for ``nodes``: the ones they carry, the model's batch API for the rest."""
+    missing = [_embed_text(n) for n in nodes if n.embedding is None]
+    embedded = (
+        _embed_texts(model, missing, dim=_carried_dim(nodes), show_progress=show_progress)
+        if missing
+        else None
+    )
+    return check_matrix(_with_embedded(nodes, embedded), "node embeddings", dtype=np.float64)
+
+
+def _from_vector_store_index(index: VectorStoreIndex) -> tuple[list[BaseNode], np.ndarray]:
+    """The nodes and stored embeddings of a ``VectorStoreIndex`` (no re-embedding)."""
+    store = index.vector_store
+    if not isinstance(store, SimpleVectorStore):
+        msg = (
+            f"index must be backed by a SimpleVectorStore to reuse its embeddings, got "
+            f"{type(store).__name__}; build the retriever from its nodes instead"
+        )
+        raise TypeError(msg)
+    embedding_dict = store.data.embedding_dict
+    node_ids = [i for i in index.index_struct.nodes_dict.values() if i in embedding_dict]
+    if not node_ids:
+        msg = "index holds no embedded nodes: at least one node is needed"
+        raise ValueError(msg)
+    nodes = index.docstore.get_nodes(node_ids)
+    vectors = check_matrix(
+        [embedding_dict[i] for i in node_ids], "embeddings stored in the index", dtype=np.float64
+    )
+    return [n.model_copy(update={"embedding": None}, deep=True) for n in nodes], vectors
+
+
+def _node_skeleton(node: BaseNode) -> dict[str, Any]:
+    """The node as JSON minus its text, metadata and embedding (saved by the core)."""
+    blob = doc_to_json(node)
+    data = blob["__data__"]
+    data.pop("metadata", None)
+    data.pop("embedding", None)
+    if "text" in data:
+        data["text"] = None
+    resource = data.get("text_resource")
+    if isinstance(resource, dict) and "text" in resource:
+        resource["text"] = None
+    return blob
+
+
+def _node_from_skeleton(saved: Mapping[str, Any], text: str, metadata: dict[str, Any]) -> BaseNode:
+    blob: dict[str, Any] = copy.deepcopy(dict(saved))
+    data = blob["__data__"]
+    data["metadata"] = metadata
+    if "text" in data:
+        data["text"] = text
+    resource = data.get("text_resource")
+    if isinstance(resource, dict) and "text" in resource:
+        resource["text"] = text
+    return json_to_doc(blob)
+
+
+# ---------------------------------------------------------------------------- reranker
+class SVMReranker(BaseNodePostprocessor):
+    """Rerank any retriever's nodes with the exemplar SVM (or kNN / hybrid).
+
+    The query is the positive, the candidate nodes the negatives (plus optional
+    ``negatives``: background vectors that sharpen the SVM but are never returned). Nodes
+    keep their ``embedding`` when they carry one; the others are embedded once each
+    (deduplicated by ``node_id``) with ``embed_model``'s batch API from
+    ``node.get_content(metadata_mode=MetadataMode.EMBED)``.
+
+    Example:
+        >>> reranker = SVMReranker(embed_model=embed_model, top_n=3)  # doctest: +SKIP
+        >>> engine = index.as_query_engine(node_postprocessors=[reranker])  # doctest: +SKIP
+    """
+
+    top_n: int = Field(default=4, description="How many nodes to keep.")
+    mode: str = Field(default="svm", description="'svm', 'knn' or 'hybrid'.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Scoring parameters (C, alpha, solver, ...)."
+    )
+    embed_model: BaseEmbedding | None = Field(
+        default=None, description="Embeds the query and nodes without an embedding."
+    )
+    _negatives: np.ndarray | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        top_n: int = 4,
+        mode: str = "svm",
+        params: dict[str, Any] | None = None,
+        embed_model: BaseEmbedding | None = None,
+        negatives: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        top_n = check_k(top_n, "top_n")
+        mode = check_mode(mode)
+        params = dict(params or {})
+        ScoringParams.from_dict({"mode": mode, **params})  # validate now, not at the first query
+        super().__init__(  # type: ignore[call-arg]  # pydantic fields
+            top_n=top_n,
+            mode=mode,
+            params=params,
+            embed_model=_resolve_embed_model(embed_model),
+            **kwargs,
+        )
+        if negatives is not None:
+            self._negatives = check_matrix(negatives, "negatives", dtype=np.float64)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SVMReranker"
+
+    def _model(self) -> BaseEmbedding:
+        return _resolve_embed_model(self.embed_model)
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        plan = self._plan(nodes, query_bundle)
+        if plan is None:
+            return []
+        unique, texts, dim, bundle = plan
+        model = self._model()
+        embedded = _embed_texts(model, texts, dim=dim) if texts else None
+        query = _query_embedding(model, bundle, dim or _first_dim(embedded))
+        return self._rerank(unique, embedded, query)
+
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        plan = self._plan(nodes, query_bundle)
+        if plan is None:
+            return []
+        unique, texts, dim, bundle = plan
+        model = self._model()
+        embedded = await _aembed_texts(model, texts, dim=dim) if texts else None
+        query = await _aquery_embedding(model, bundle, dim or _first_dim(embedded))
+        return await asyncio.to_thread(self._rerank, unique, embedded, query)
+
+    def _plan(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> tuple[list[NodeWithScore], list[str], int | None, QueryBundle] | None:
+        """Unique nodes, texts still to embed, the known dimension, the query (None: no nodes)."""
+        unique = _dedupe(nodes)
+        if not unique:
+            return None
+        if query_bundle is None:
+            msg = "SVMReranker needs a query (query_bundle or query_str)"
+            raise ValueError(msg)
+        carried = _carried_dim([n.node for n in unique])
+        if carried is None and self._negatives is not None:
+            carried = int(self._negatives.shape[1])
+        texts = [_embed_text(n.node) for n in unique if n.node.embedding is None]
+        return unique, texts, carried, query_bundle
+
+    def _rerank(
+        self, unique: list[NodeWithScore], embedded: np.ndarray | None, query: np.ndarray
+    ) -> list[NodeWithScore]:
+        nodes = [n.node for n in unique]
+        vectors = check_matrix(_with_embedded(nodes, embedded), "node embeddings", dtype=np.float64)
+        core = SVMIndex.from_embeddings(
+            vectors, [n.node_id for n in nodes], mode=self.mode, **self.params
+        )
+        hits = core.search(query, k=self.top_n, negatives=self._negatives)
+        by_id = {n.node_id: n for n in nodes}
+        return [_scored_node(by_id[h.id], h) for h in hits]
+
+
+def _dedupe(nodes: list[NodeWithScore]) -> list[NodeWithScore]:
+    """First occurrence of each ``node_id`` (fusion retrievers may repeat a node)."""
+    seen: dict[str, NodeWithScore] = {}
+    for i, n in enumerate(nodes):
+        if not isinstance(n, NodeWithScore):
+            msg = f"nodes[{i}] must be a NodeWithScore, got {type(n).__name__}"
+            raise TypeError(msg)
+        seen.setdefault(n.node.node_id, n)
+    return list(seen.values())
+
+
+def _first_dim(embedded: np.ndarray | None) -> int | None:
+    return None if embedded is None else int(embedded.shape[1])
+
+
+__all__ = ["EXTRA_KEY", "SCORE_KEYS", "SVMReranker", "SVMRetriever"]

@@ -1,0 +1,410 @@
+"""The on-disk format of an :class:`~svm_retrievers.SVMIndex`: ``.npy`` arrays plus JSON, no pickle.
+
+A saved index is a directory::
+
+    manifest.json                 format, version, dim, count, dtype, scoring parameters,
+                                  embedder config, user ``extra``, and a SHA-256 per file
+    vectors-<sha12>.npy           the L2-normalized vectors (float32 unless the index is float64)
+    payload-<sha12>.json          ids, texts and metadata
+    embedder-<name>-<sha12>.npy   arrays of a fitted embedder, if the index carries one
+
+Saving is atomic: data files get new content-addressed names, then ``manifest.json`` is replaced
+in one ``os.replace``; files the new manifest no longer names are removed afterwards. A crash at
+any point leaves either the previous index or the new one, both loadable. Loading checks every
+name, size, header, checksum and invariant before it allocates anything large, and raises
+:class:`IndexFormatError` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .params import ScoringParams
+
+if TYPE_CHECKING:
+    from .index import SVMIndex
+
+FORMAT_NAME = "svm-retrievers-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+_SAFE_NAME = re.compile(r"^(vectors|payload|embedder-[A-Za-z0-9_]{1,64})-[0-9a-f]{12}\.(npy|json)$")
+_OWNED = re.compile(
+    r"^(vectors|payload|embedder-[A-Za-z0-9_]{1,64})-[0-9a-f]{12}\.(npy|json)$|^\.tmp-"
+)
+
+
+class IndexFormatError(ValueError):
+    """A saved index is missing, truncated, corrupted, tampered with, or of a newer format."""
+
+
+# ---------------------------------------------------------------------------------------- save
+def save_index(
+    index: SVMIndex, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None
+) -> None:
+    """Write ``index`` to the directory ``path`` atomically (see the module docstring)."""
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        msg = f"cannot save the index to {str(root)!r}: it exists and is not a directory"
+        raise FileExistsError(msg)
+    if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).exists():
+        msg = (
+            f"cannot save the index to {str(root)!r}: the directory is not empty and holds no"
+            f" {MANIFEST}; refusing to write into a directory that is not an index"
+        )
+        raise FileExistsError(msg)
+    extra = {} if extra is None else extra
+    _check_json("extra", extra)
+    snap = index._snap
+    metadatas = [dict(m) for m in snap.metadatas]
+    _check_json("metadata", metadatas)
+    root.mkdir(parents=True, exist_ok=True)
+
+    files: dict[str, dict[str, Any]] = {}
+    vectors_name = _write_npy(root, "vectors", np.ascontiguousarray(snap.vectors), files)
+    payload = {"ids": list(snap.ids), "texts": list(snap.texts), "metadatas": metadatas}
+    payload_name = _write_bytes(root, "payload", ".json", _dumps(payload), files)
+
+    embedder_entry = None
+    if index.embedder is not None:
+        to_state = getattr(index.embedder, "to_state", None)
+        if to_state is None:
+            msg = (
+                f"index.embedder ({type(index.embedder).__name__}) has no to_state(); it cannot"
+                " be saved. Set index.embedder = None to save without it."
+            )
+            raise TypeError(msg)
+        config, arrays = to_state()
+        _check_json("embedder config", config)
+        array_files = {}
+        for key, value in arrays.items():
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", key):
+                msg = f"embedder array name {key!r} must match [A-Za-z0-9_]{{1,64}}"
+                raise ValueError(msg)
+            arr = np.asarray(value)
+            if arr.dtype == object:
+                msg = (
+                    f"embedder array {key!r} has dtype object, which cannot be saved without pickle"
+                )
+                raise TypeError(msg)
+            array_files[key] = _write_npy(root, f"embedder-{key}", arr, files)
+        embedder_entry = {"config": config, "arrays": array_files}
+
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "dim": index.dim,
+        "count": len(snap.ids),
+        "dtype": snap.vectors.dtype.name,
+        "params": index.params.to_dict(),
+        "vectors": vectors_name,
+        "payload": payload_name,
+        "embedder": embedder_entry,
+        "extra": extra,
+        "files": files,
+    }
+    manifest["manifest_sha256"] = _sha256(_dumps(manifest))
+    tmp = root / f".tmp-{uuid.uuid4().hex}-{MANIFEST}"
+    _write_durably(tmp, _dumps(manifest))
+    os.replace(tmp, root / MANIFEST)
+    _fsync_dir(root)
+    for child in root.iterdir():
+        if child.name != MANIFEST and child.name not in files and _OWNED.match(child.name):
+            with contextlib.suppress(OSError):
+                child.unlink()
+
+
+def _write_npy(root: Path, stem: str, arr: np.ndarray, files: dict[str, dict[str, Any]]) -> str:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return _write_bytes(root, stem, ".npy", buf.getvalue(), files)
+
+
+def _write_bytes(
+    root: Path, stem: str, suffix: str, data: bytes, files: dict[str, dict[str, Any]]
+) -> str:
+    digest = _sha256(data)
+    name = f"{stem}-{digest[:12]}{suffix}"
+    target = root / name
+    if not (
+        target.exists() and target.stat().st_size == len(data) and _file_sha256(target) == digest
+    ):
+        tmp = root / f".tmp-{uuid.uuid4().hex}{suffix}"
+        _write_durably(tmp, data)
+        os.replace(tmp, target)
+    files[name] = {"sha256": digest, "size": len(data)}
+    return name
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------- load
+def load_index(path: str | os.PathLike[str]) -> SVMIndex:
+    """Read and fully validate an index saved by :func:`save_index`."""
+    from .index import SVMIndex
+
+    root = Path(path)
+    manifest_path = root / MANIFEST
+    if not root.is_dir():
+        msg = f"no saved index at {str(root)!r}: not a directory"
+        raise FileNotFoundError(msg)
+    if not manifest_path.is_file():
+        msg = f"no saved index at {str(root)!r}: {MANIFEST} is missing"
+        raise FileNotFoundError(msg)
+    size = manifest_path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise IndexFormatError(
+            f"{MANIFEST} is {size} bytes, more than the {MAX_MANIFEST_BYTES} allowed"
+        )
+    manifest = _parse_json(manifest_path.read_bytes(), MANIFEST)
+    if not isinstance(manifest, dict):
+        raise IndexFormatError(f"{MANIFEST} must hold a JSON object")
+    if manifest.get("format") != FORMAT_NAME:
+        raise IndexFormatError(
+            f"{MANIFEST} is not an svm-retrievers index (format={manifest.get('format')!r})"
+        )
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise IndexFormatError(f"{MANIFEST}: format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise IndexFormatError(
+            f"the index at {str(root)!r} has format version {version}, newer than this"
+            f" svm-retrievers reads ({FORMAT_VERSION}); upgrade svm-retrievers to load it"
+        )
+    if version < 1:
+        raise IndexFormatError(f"{MANIFEST}: unknown format_version {version}")
+    claimed = manifest.pop("manifest_sha256", None)
+    if claimed != _sha256(_dumps(manifest)):
+        raise IndexFormatError(f"{MANIFEST} fails its checksum: it was edited or corrupted")
+
+    files = _field(manifest, "files", dict)
+    for name, entry in files.items():
+        _check_file_entry(root, name, entry)
+    dim = _field(manifest, "dim", int)
+    count = _field(manifest, "count", int)
+    dtype_name = _field(manifest, "dtype", str)
+    if dtype_name not in ("float32", "float64"):
+        raise IndexFormatError(f"{MANIFEST}: dtype must be float32 or float64, got {dtype_name!r}")
+    if dim < 1 or count < 0:
+        raise IndexFormatError(f"{MANIFEST}: bad dim={dim} or count={count}")
+    try:
+        params = ScoringParams.from_dict(_field(manifest, "params", dict))
+    except (TypeError, ValueError) as exc:
+        raise IndexFormatError(f"{MANIFEST}: invalid scoring parameters: {exc}") from exc
+    extra = _field(manifest, "extra", dict)
+
+    vectors = _read_npy(
+        root, _named_file(manifest, "vectors", files), files, np.dtype(dtype_name), (count, dim)
+    )
+    payload = _parse_json(
+        _read_checked(root, _named_file(manifest, "payload", files), files), "payload"
+    )
+    ids, texts, metadatas = _check_payload(payload, count)
+    if not np.isfinite(vectors).all():
+        raise IndexFormatError("vectors contain NaN or infinite values")
+    if count and not np.allclose(
+        np.linalg.norm(vectors.astype(np.float64), axis=1), 1.0, atol=1e-3
+    ):
+        raise IndexFormatError("vectors are not L2-normalized: the file was altered")
+
+    index = SVMIndex._from_stored(vectors, ids, texts, metadatas, params, dim)
+    index.extra = extra
+    embedder_entry = manifest.get("embedder")
+    if embedder_entry is not None:
+        index.embedder = _load_embedder(root, embedder_entry, files)
+    return index
+
+
+def _check_file_entry(root: Path, name: Any, entry: Any) -> None:
+    if not isinstance(name, str) or not _SAFE_NAME.match(name):
+        raise IndexFormatError(
+            f"{MANIFEST} names a file {name!r} outside the index's own file names"
+        )
+    target = (root / name).resolve()
+    if target.parent != root.resolve():
+        raise IndexFormatError(f"{MANIFEST} names a path outside the index directory: {name!r}")
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("size"), int)
+        or not isinstance(entry.get("sha256"), str)
+    ):
+        raise IndexFormatError(f"{MANIFEST}: bad entry for {name!r}")
+    if not target.is_file():
+        raise IndexFormatError(f"{name} is missing from the index directory")
+    actual = target.stat().st_size
+    if actual != entry["size"]:
+        raise IndexFormatError(
+            f"{name} is {actual} bytes but the manifest declares {entry['size']}: truncated or replaced"
+        )
+
+
+def _named_file(manifest: dict[str, Any], key: str, files: dict[str, Any]) -> str:
+    name = _field(manifest, key, str)
+    if name not in files:
+        raise IndexFormatError(f"{MANIFEST}: {key} file {name!r} has no checksum entry")
+    return name
+
+
+def _read_checked(root: Path, name: str, files: dict[str, Any]) -> bytes:
+    data = (root / name).read_bytes()
+    if _sha256(data) != files[name]["sha256"]:
+        raise IndexFormatError(f"{name} fails its checksum: the file is corrupted")
+    return data
+
+
+def _read_npy(
+    root: Path,
+    name: str,
+    files: dict[str, Any],
+    dtype: np.dtype | None,
+    shape: tuple[int, ...] | None,
+) -> np.ndarray:
+    """Check the .npy header against the declared shape/size before reading the data."""
+    path = root / name
+    with open(path, "rb") as fh:
+        try:
+            major, _ = np.lib.format.read_magic(fh)
+            if major == 1:
+                header = np.lib.format.read_array_header_1_0(fh)
+            elif major in (2, 3):
+                header = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy version {major}")
+        except ValueError as exc:
+            raise IndexFormatError(f"{name} is not a valid .npy file: {exc}") from exc
+        arr_shape, _fortran, arr_dtype = header
+        offset = fh.tell()
+    if arr_dtype.hasobject:
+        raise IndexFormatError(f"{name} holds Python objects; refusing to load it (no pickle)")
+    if dtype is not None and arr_dtype != dtype:
+        raise IndexFormatError(f"{name} has dtype {arr_dtype}, the manifest says {dtype}")
+    if shape is not None and tuple(arr_shape) != shape:
+        raise IndexFormatError(f"{name} has shape {tuple(arr_shape)}, the manifest says {shape}")
+    expected = offset + int(np.prod(arr_shape, dtype=np.int64)) * arr_dtype.itemsize
+    actual = path.stat().st_size
+    if actual != expected:
+        raise IndexFormatError(
+            f"{name} is {actual} bytes but its header implies {expected}: truncated"
+        )
+    data = path.read_bytes()
+    if _sha256(data) != files[name]["sha256"]:
+        raise IndexFormatError(f"{name} fails its checksum: the file is corrupted")
+    arr = np.load(io.BytesIO(data), allow_pickle=False)
+    return arr
+
+
+def _load_embedder(root: Path, entry: Any, files: dict[str, Any]) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise IndexFormatError(f"{MANIFEST}: bad embedder entry")
+    arrays_entry = entry.get("arrays")
+    if not isinstance(arrays_entry, dict):
+        raise IndexFormatError(f"{MANIFEST}: bad embedder arrays entry")
+    arrays = {}
+    for key, name in arrays_entry.items():
+        if not isinstance(name, str) or name not in files:
+            raise IndexFormatError(
+                f"{MANIFEST}: embedder array {key!r} names an unknown file {name!r}"
+            )
+        arrays[key] = _read_npy(root, name, files, None, None)
+    try:
+        from .embeddings import embedder_from_state
+    except ImportError as exc:
+        raise IndexFormatError(
+            f"the index carries an embedder but it cannot be rebuilt: {exc}"
+        ) from exc
+    try:
+        return embedder_from_state(entry["config"], arrays)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexFormatError(f"the saved embedder is invalid: {exc}") from exc
+
+
+def _check_payload(
+    payload: Any, count: int
+) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
+    if not isinstance(payload, dict):
+        raise IndexFormatError("payload must be a JSON object")
+    ids = payload.get("ids")
+    texts = payload.get("texts")
+    metadatas = payload.get("metadatas")
+    for key, value in (("ids", ids), ("texts", texts), ("metadatas", metadatas)):
+        if not isinstance(value, list) or len(value) != count:
+            raise IndexFormatError(f"payload {key} must be a list of {count} entries")
+    assert isinstance(ids, list) and isinstance(texts, list) and isinstance(metadatas, list)
+    if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != count:
+        raise IndexFormatError("payload ids must be unique non-empty strings")
+    if not all(t is None or isinstance(t, str) for t in texts):
+        raise IndexFormatError("payload texts must be strings or null")
+    if not all(isinstance(m, dict) for m in metadatas):
+        raise IndexFormatError("payload metadatas must be JSON objects")
+    return ids, texts, metadatas
+
+
+def _field(manifest: dict[str, Any], key: str, kind: type) -> Any:
+    value = manifest.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise IndexFormatError(
+            f"{MANIFEST}: {key!r} must be of type {kind.__name__}, got {value!r:.80}"
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------- json
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(
+        obj, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+
+
+def _parse_json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise IndexFormatError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def _check_json(what: str, obj: Any) -> None:
+    try:
+        _dumps(obj)
+    except (TypeError, ValueError) as exc:
+        msg = f"{what} must be JSON-serializable (str, int, float, bool, None, list, dict): {exc}"
+        raise TypeError(msg) from exc
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
