@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-resamples", type=int, default=10_000)
     parser.add_argument("--no-offline", action="store_true", help="skip the offline embedder")
     parser.add_argument(
+        "--sources", nargs="*", default=None, help="only these embeddings (e.g. minilm offline)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json"
     )
     args = parser.parse_args(argv)
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         embedder = None if args.no_offline else _offline_embedder()
         if embedder is not None:
             runs.append(("offline", {"embedder": embedder}))
+        if args.sources is not None:
+            runs = [(n, s) for n, s in runs if n in args.sources]
         for name, source in runs:
             t0 = time.perf_counter()
             res = evaluate(
