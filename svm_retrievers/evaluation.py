@@ -289,7 +289,14 @@ def evaluate(
         msg = f"no query in {str(dataset_dir)!r} has a relevant document (gain >= 1)"
         raise ValueError(msg)
 
-    index = SVMIndex.from_embeddings(doc_vecs, ids=data.corpus_ids, **dict(params or {}))
+    # An embedder may map a text to the zero vector (e.g. no known term): such a document
+    # cannot be ranked by any mode, and such a query scores 0 on every metric.
+    embedded = np.linalg.norm(doc_vecs, axis=1) > 0
+    if not embedded.any():
+        msg = "every document embeds to the zero vector"
+        raise ValueError(msg)
+    doc_ids = [d for d, ok in zip(data.corpus_ids, embedded, strict=True) if ok]
+    index = SVMIndex.from_embeddings(doc_vecs[embedded], ids=doc_ids, **dict(params or {}))
     all_modes = list(dict.fromkeys(["knn", *modes]))
     for mode in all_modes:
         _check_mode_available(mode)
@@ -301,6 +308,9 @@ def evaluate(
     modes = [*modes, *alphas]
 
     def run(i: int) -> dict[str, dict[str, float]]:
+        if not np.any(query_vecs[i]):
+            zero = dict.fromkeys(METRICS, 0.0)
+            return {mode: zero for mode in [*all_modes, *alphas]}
         scores = index.get_scores(query_vecs[i])
         gains = data.qrels[data.query_ids[i]]
         out = {}
@@ -340,6 +350,8 @@ def evaluate(
         "dataset": Path(dataset_dir).name,
         "embeddings": source,
         "n_docs": len(data.corpus_ids),
+        "n_docs_zero_vector": int((~embedded).sum()),
+        "n_queries_zero_vector": int(sum(not np.any(query_vecs[i]) for i in keep)),
         "n_queries": len(keep),
         "dim": int(doc_vecs.shape[1]),
         "params": index.params.to_dict(),

@@ -183,6 +183,23 @@ def test_evaluate_with_embedder(tmp_path):
     assert list(res["modes"]) == ["knn"]
 
 
+def test_evaluate_zero_vectors(tmp_path):
+    root = _write_beir(tmp_path / "toy")
+    emb = root / "embeddings" / "toy"
+    docs = np.load(emb / "corpus.npy")
+    queries = np.load(emb / "queries.npy")
+    docs[5] = 0.0  # a document the embedder could not embed
+    queries[1] = 0.0  # and a query
+    np.save(emb / "corpus.npy", docs)
+    np.save(emb / "queries.npy", queries)
+    res = evaluate(root, embeddings=emb, modes=("knn",), n_resamples=100)
+    assert res["n_docs"] == 30 and res["n_docs_zero_vector"] == 1
+    assert res["n_queries_zero_vector"] == 1
+    per = evaluate(root, embeddings=emb, modes=("knn",), n_resamples=100, per_query=True)
+    assert per["modes"]["knn"]["per_query"]["ndcg@10"][1] == 0.0
+    assert per["modes"]["knn"]["mrr@10"] == pytest.approx(0.9)
+
+
 def test_evaluate_bad_input(tmp_path):
     root = _write_beir(tmp_path / "toy")
     emb = root / "embeddings" / "toy"
