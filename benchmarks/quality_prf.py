@@ -47,6 +47,28 @@ def prf_svm_scores(docs: np.ndarray, queries: np.ndarray, m: int, beta: float, C
     return knn, out
 
 
+def _sources(coll: Path, data, only: list[str] | None):
+    """(name, docs, queries) per precomputed embedding, then the offline embedder if present."""
+    for emb in sorted((coll / "embeddings").iterdir()):
+        if only is None or emb.name in only:
+            docs = np.load(emb / "corpus.npy").astype(np.float64)
+            yield emb.name, docs, np.load(emb / "queries.npy").astype(np.float64)
+    if only is not None and "offline" not in only:
+        return
+    try:
+        from svm_retrievers.embeddings import OfflineEmbedder
+    except ImportError:
+        return
+    embedder = OfflineEmbedder().fit(data.corpus_texts)
+    docs = np.asarray(embedder.embed_documents(data.corpus_texts), dtype=np.float64)
+    queries = np.asarray(embedder.embed_documents(data.query_texts), dtype=np.float64)
+    keep = np.linalg.norm(docs, axis=1) > 0  # documents with no known term cannot be ranked
+    if not keep.all():
+        data.corpus_ids[:] = [d for d, k in zip(data.corpus_ids, keep, strict=True) if k]
+        docs = docs[keep]
+    yield "offline", docs, queries
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data")
@@ -54,35 +76,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beta", type=float, default=0.5)
     parser.add_argument("--C", type=float, default=0.1)
     parser.add_argument(
+        "--sources", nargs="*", default=None, help="only these embeddings (e.g. minilm offline)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality_prf.json"
     )
     args = parser.parse_args(argv)
     results = {}
     for coll in sorted(p for p in args.data.iterdir() if (p / "corpus.jsonl").is_file()):
         data = load_beir(coll)
-        for emb in sorted((coll / "embeddings").iterdir()):
-            docs = np.load(emb / "corpus.npy").astype(np.float64)
-            queries = np.load(emb / "queries.npy").astype(np.float64)
+        for name, docs, queries in _sources(coll, data, args.sources):
             knn, svm = prf_svm_scores(docs, queries, args.m, args.beta, args.C)
             base = _ndcg(data, knn)
             zk = np.apply_along_axis(zscore, 1, knn)
             zs = np.apply_along_axis(zscore, 1, svm)
             row = {}
-            for name, s in (
+            for variant, s in (
                 ("prf-svm", svm),
                 ("prf-hybrid(alpha=0.5)", 0.5 * zk + 0.5 * zs),
                 ("prf-hybrid(alpha=0.85)", 0.85 * zk + 0.15 * zs),
             ):
                 n = _ndcg(data, s)
-                row[name] = {
+                row[variant] = {
                     "delta": float(n.mean() - base.mean()),
                     "p_value": paired_permutation_test(n, base),
                 }
-            results[f"{coll.name}/{emb.name}"] = row
+            results[f"{coll.name}/{name}"] = row
             cells = ", ".join(
                 f"{k} {v['delta'] * 100:+.2f} (p={v['p_value']:.3f})" for k, v in row.items()
             )
-            print(f"{coll.name}/{emb.name}: {cells}", flush=True)
+            print(f"{coll.name}/{name}: {cells}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
