@@ -9,8 +9,8 @@ test against kNN over queries.
 
 Example:
     >>> from svm_retrievers.evaluation import evaluate, format_table
-    >>> result = evaluate("../shared/data/cranfield", embeddings="../shared/data/cranfield/embeddings/minilm")
-    ... # doctest: +SKIP
+    >>> data = "../shared/data/cranfield"
+    >>> result = evaluate(data, embeddings=f"{data}/embeddings/minilm")  # doctest: +SKIP
     >>> print(format_table(result))  # doctest: +SKIP
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .index import SVMIndex
-from .scoring import top_k
+from .scoring import fuse, top_k
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 """The metrics :func:`evaluate` reports, in table order."""
@@ -167,7 +167,7 @@ def paired_permutation_test(
     """
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     if diff.ndim != 1 or diff.size == 0:
-        msg = f"a and b must be equal-length non-empty 1-D sequences, got difference shape {diff.shape}"
+        msg = f"a and b must be equal-length non-empty 1-D sequences, got shapes {diff.shape}"
         raise ValueError(msg)
     observed = abs(diff.mean())
     if observed == 0.0:
@@ -208,7 +208,7 @@ def _load_embeddings(
 
 
 def _embed(embedder: Any, docs: list[str], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Embed with a duck-typed embedder: ``fit`` (optional), ``embed_documents``, ``embed_query``."""
+    """Embed with a duck-typed embedder: ``fit`` (optional), ``embed_documents/query``."""
     if not (hasattr(embedder, "embed_documents") and hasattr(embedder, "embed_query")):
         msg = (
             "embedder must have embed_documents(texts) and embed_query(text) "
@@ -234,6 +234,7 @@ def evaluate(
     modes: Iterable[str] = ("knn", "svm", "hybrid"),
     params: Mapping[str, Any] | None = None,
     embedder: Any = None,
+    hybrid_alphas: Sequence[float] = (),
     n_jobs: int = 1,
     n_resamples: int = 10_000,
     seed: int = 0,
@@ -249,6 +250,8 @@ def evaluate(
         params: :class:`~svm_retrievers.ScoringParams` overrides (``C``, ``alpha``, ...).
         embedder: an object with ``embed_documents``/``embed_query`` (``fit`` is called
             first when present and the embedder is not fitted).
+        hybrid_alphas: extra hybrids reported as modes ``"hybrid(alpha=A)"``, fused from
+            the same kNN and SVM scores (no extra SVM solves).
         n_jobs: threads scoring queries in parallel.
         n_resamples, seed: the paired permutation test against kNN.
         per_query: also return each query's metrics per mode.
@@ -286,18 +289,38 @@ def evaluate(
         msg = f"no query in {str(dataset_dir)!r} has a relevant document (gain >= 1)"
         raise ValueError(msg)
 
-    index = SVMIndex.from_embeddings(doc_vecs, ids=data.corpus_ids, **dict(params or {}))
+    # An embedder may map a text to the zero vector (e.g. no known term): such a document
+    # cannot be ranked by any mode, and such a query scores 0 on every metric.
+    embedded = np.linalg.norm(doc_vecs, axis=1) > 0
+    if not embedded.any():
+        msg = "every document embeds to the zero vector"
+        raise ValueError(msg)
+    doc_ids = [d for d, ok in zip(data.corpus_ids, embedded, strict=True) if ok]
+    index = SVMIndex.from_embeddings(doc_vecs[embedded], ids=doc_ids, **dict(params or {}))
     all_modes = list(dict.fromkeys(["knn", *modes]))
     for mode in all_modes:
         _check_mode_available(mode)
+    alphas = {f"hybrid(alpha={float(a):g})": float(a) for a in hybrid_alphas}
+    for a in alphas.values():
+        if not 0.0 <= a <= 1.0:
+            msg = f"hybrid_alphas must be in [0, 1], got {a}"
+            raise ValueError(msg)
+    modes = [*modes, *alphas]
 
     def run(i: int) -> dict[str, dict[str, float]]:
+        if not np.any(query_vecs[i]):
+            zero = dict.fromkeys(METRICS, 0.0)
+            return {mode: zero for mode in [*all_modes, *alphas]}
         scores = index.get_scores(query_vecs[i])
         gains = data.qrels[data.query_ids[i]]
         out = {}
         for mode in all_modes:
             order = top_k(scores.by_mode(mode), _DEPTH)
             out[mode] = query_metrics([scores.ids[j] for j in order], gains)
+        for name, a in alphas.items():
+            fused = fuse(scores.knn, scores.svm, alpha=a, fusion=index.params.fusion)
+            order = top_k(fused, _DEPTH)
+            out[name] = query_metrics([scores.ids[j] for j in order], gains)
         return out
 
     if n_jobs == 1:
@@ -307,7 +330,8 @@ def evaluate(
             rows = list(pool.map(run, keep))
 
     table: dict[str, dict[str, np.ndarray]] = {
-        mode: {m: np.array([r[mode][m] for r in rows]) for m in METRICS} for mode in all_modes
+        mode: {m: np.array([r[mode][m] for r in rows]) for m in METRICS}
+        for mode in [*all_modes, *alphas]
     }
     report: dict[str, Any] = {}
     for mode in modes:
@@ -326,6 +350,8 @@ def evaluate(
         "dataset": Path(dataset_dir).name,
         "embeddings": source,
         "n_docs": len(data.corpus_ids),
+        "n_docs_zero_vector": int((~embedded).sum()),
+        "n_queries_zero_vector": int(sum(not np.any(query_vecs[i]) for i in keep)),
         "n_queries": len(keep),
         "dim": int(doc_vecs.shape[1]),
         "params": index.params.to_dict(),
@@ -338,9 +364,8 @@ def evaluate(
 def _check_mode_available(mode: str) -> None:
     from .index import Scores
 
-    probe = Scores(
-        ids=[], knn=np.zeros(0), svm=np.zeros(0), hybrid=np.zeros(0), positive_svm=np.zeros(0)
-    )
+    empty = np.zeros(0)
+    probe = Scores(ids=[], knn=empty, svm=empty, hybrid=empty, positive_svm=empty)
     try:
         probe.by_mode(mode)
     except (KeyError, ValueError):

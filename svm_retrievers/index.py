@@ -13,10 +13,18 @@ from typing import Any
 import numpy as np
 
 from . import solvers
+from .calibration import corpus_mean, relevance
 from .params import ScoringParams
 from .scoring import fuse, top_k
 from .solvers import SVMProblem, SVMSolution, get_batch_solver, get_solver
-from .validation import check_ids, check_k, check_matrix, check_optional_list, check_vector
+from .validation import (
+    check_ids,
+    check_k,
+    check_matrix,
+    check_optional_list,
+    check_unit_interval,
+    check_vector,
+)
 
 Where = Callable[[Mapping[str, Any]], bool] | Mapping[str, Any]
 """A metadata filter: a predicate on a document's metadata, or a dict of required values."""
@@ -28,7 +36,9 @@ class Hit:
 
     ``score`` is the score of the mode that ranked the results; ``knn_score`` (cosine),
     ``svm_score`` (exemplar-SVM decision value) and ``hybrid_score`` (fusion of both) are
-    always present. ``text`` and ``metadata`` are copies of what was stored.
+    always present. ``text`` and ``metadata`` are copies of what was stored. ``relevance``
+    is the calibrated relevance in [0, 1] (see :mod:`svm_retrievers.calibration`), the
+    quantity ``score_threshold`` filters on.
     """
 
     id: str
@@ -39,6 +49,7 @@ class Hit:
     rank: int
     text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    relevance: float = 0.0
 
     def scores(self) -> dict[str, float]:
         """The three scores as a dict, ready to merge into document metadata."""
@@ -59,6 +70,8 @@ class Scores:
     hybrid: np.ndarray
     positive_svm: np.ndarray
     """Decision values of the SVM's positives (the query first, then any extra positives)."""
+    relevance: np.ndarray | None = None
+    """Calibrated relevance in [0, 1] (see :mod:`svm_retrievers.calibration`)."""
 
     def by_mode(self, mode: str) -> np.ndarray:
         """The score vector that ``mode`` ranks by."""
@@ -355,6 +368,7 @@ class SVMIndex:
         where: Where | None = None,
         positives: Any = None,
         negatives: Any = None,
+        score_threshold: float | None = None,
         **params: Any,
     ) -> list[Hit]:
         """The top ``k`` documents for ``query`` ranked by ``mode``, best first.
@@ -372,6 +386,9 @@ class SVMIndex:
                 Stored positives are never returned.
             negatives: explicit negatives, as stored ids or vectors ("not like those").
                 They are added to the training negatives; stored ones are never returned.
+            score_threshold: return only documents whose calibrated ``relevance`` is at
+                least this (in [0, 1]; ``None``: no threshold). The top ``k`` are taken
+                among them, so fewer than ``k`` (or no) hits may come back.
             params: per-call :class:`ScoringParams` overrides (``C``, ``tol``, ...).
         """
         return self.search_batch(
@@ -382,6 +399,7 @@ class SVMIndex:
             where=where,
             positives=positives,
             negatives=negatives,
+            score_threshold=score_threshold,
             _single=True,
             **params,
         )[0]
@@ -396,21 +414,28 @@ class SVMIndex:
         where: Where | None = None,
         positives: Any = None,
         negatives: Any = None,
+        score_threshold: float | None = None,
         _single: bool = False,
         **params: Any,
     ) -> list[list[Hit]]:
         """:meth:`search` for each row of ``queries`` (an ``(Q, D)`` array-like)."""
         k = check_k(k)
+        if score_threshold is not None:
+            score_threshold = check_unit_interval(score_threshold, "score_threshold")
         p = self.params.replace(mode=mode, **params)
         snap = self._snap
         requests = self._resolve_batch(snap, queries, ids, where, positives, negatives, _single)
         if requests[0].rows is not None and requests[0].rows.size == 0:
             return [[] for _ in requests]  # the ids/where restriction left no candidates
         results: list[list[Hit]] = []
+        mean = corpus_mean(snap.vectors, snap.cache)
         for req, (knn, svm, hybrid, _) in zip(
             requests, self._score_many(snap, requests, p), strict=True
         ):
-            results.append(self._hits(snap, req, (knn, svm, hybrid), p.mode, k))
+            rel = relevance(knn, req.query, mean)
+            results.append(
+                self._hits(snap, req, (knn, svm, hybrid), p.mode, k, rel, score_threshold)
+            )
         return results
 
     def get_scores(
@@ -435,7 +460,9 @@ class SVMIndex:
         )[0]
         if req.rows is not None and req.rows.size == 0:
             empty = np.zeros(0)
-            return Scores(ids=[], knn=empty, svm=empty, hybrid=empty, positive_svm=empty)
+            return Scores(
+                ids=[], knn=empty, svm=empty, hybrid=empty, positive_svm=empty, relevance=empty
+            )
         knn, svm, hybrid, solution = self._score(snap, req, p)
         rows = np.arange(len(snap.ids)) if req.rows is None else req.rows
         positive_svm = req.positives @ solution.coef + solution.intercept
@@ -445,6 +472,7 @@ class SVMIndex:
             svm=svm,
             hybrid=hybrid,
             positive_svm=positive_svm,
+            relevance=relevance(knn, req.query, corpus_mean(snap.vectors, snap.cache)),
         )
 
     # ------------------------------------------------------------------ internals
@@ -649,12 +677,19 @@ class SVMIndex:
         scores: tuple[np.ndarray, np.ndarray, np.ndarray],
         mode: str,
         k: int,
+        rel: np.ndarray,
+        score_threshold: float | None = None,
     ) -> list[Hit]:
         knn, svm, hybrid = scores
         ranking = {"knn": knn, "svm": svm, "hybrid": hybrid}[mode]
         rows = np.arange(knn.shape[0]) if req.rows is None else req.rows
-        if req.hidden:
-            visible = np.fromiter((r not in req.hidden for r in rows), dtype=bool, count=rows.size)
+        if req.hidden or score_threshold is not None:
+            visible = np.ones(rows.size, dtype=bool)
+            if req.hidden:
+                hidden = req.hidden
+                visible &= np.fromiter((r not in hidden for r in rows), dtype=bool, count=rows.size)
+            if score_threshold is not None:
+                visible &= rel >= score_threshold
             positions = np.flatnonzero(visible)
             order = positions[top_k(ranking[positions], k)]
         else:
@@ -672,6 +707,7 @@ class SVMIndex:
                     rank=rank,
                     text=snap.texts[row],
                     metadata=copy.deepcopy(dict(snap.metadatas[row])),
+                    relevance=float(rel[pos]),
                 )
             )
         return hits
