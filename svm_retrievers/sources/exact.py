@@ -84,18 +84,19 @@ def candidate_svm(
     slack: float = 0.05,
     verify: bool = True,
     verify_m: int | None = None,
-    max_rounds: int = 10,
+    max_rounds: int = 20,
     tol: float = 1e-8,
     max_iter: int = 100,
 ) -> CandidateSVM:
     """Solve the full-corpus exemplar SVM of the unit vector ``query`` from candidates.
 
     The working set starts as the ``m`` nearest documents. With ``verify`` (the default),
-    each round searches along the SVM's direction (``verify_m`` results, default ``m``) and
-    adds every document outside the working set scoring above ``-1 - slack``, until none
-    scores above ``-1``: the solution is then certified. Without ``verify``, only the margin
-    check runs: while any of the ``tail`` lowest-cosine candidates scores above
-    ``-1 - slack``, ``m`` doubles (up to ``max_m``); the result is then not certified.
+    each round searches along the SVM's direction (``verify_m`` results, default
+    ``max(m, 2000)``, doubled while the whole list falls inside the margin band) and adds
+    every document outside the working set scoring above ``-1 - slack``, until none scores
+    above ``-1``: the solution is then certified. Without ``verify``, only the margin check
+    runs: while any of the ``tail`` lowest-cosine candidates scores above ``-1 - slack``,
+    ``m`` doubles (up to ``max_m``); the result is then not certified.
     """
     n_total = source.size(where)
     if n_total < 1:
@@ -104,7 +105,7 @@ def candidate_svm(
     c_pos, c_neg = class_weights(n_total)
     positives = query[None, :]
     m = max(1, min(m, max_m, n_total))
-    limit = max(1, min(verify_m or m, max_m))
+    limit = max(1, min(verify_m or max(m, 2000), max_m))
     work = source.candidates(query, m, where)
     m_history = [len(work)]
     start: tuple[np.ndarray, float] | None = None
@@ -196,6 +197,9 @@ def _verify(
         outside = np.array([doc_id not in in_work for doc_id in probe.ids], dtype=bool)
         near = np.flatnonzero(outside & (scores > -1.0 - slack))
         if near.size:
+            if scores[-1] > -1.0 - slack and len(probe) == limit:
+                # The list ended inside the margin band: look further next round.
+                limit = min(2 * limit, n_total, max_m)
             return _merge(empty, probe, near), False, limit
         ended = len(probe) < limit or limit >= n_total
         if outside.any() or ended or not scores.size or scores[-1] <= -1.0:

@@ -271,7 +271,7 @@ class MilvusSource:
             texts.append(entity.get(self.text_field) if self.text_field else None)
             metadatas.append({k: v for k, v in entity.items() if k not in special})
         return Candidates(
-            ids=[str(row["id"]) for row in rows],
+            ids=[str(row[self.id_field]) for row in rows],
             vectors=vectors,
             knn=(vectors @ query).astype(np.float64),
             texts=texts,

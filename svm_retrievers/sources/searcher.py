@@ -29,7 +29,9 @@ class CandidateSearcher:
         source: where the documents live (:class:`InMemorySource`, :class:`MilvusSource`).
         m: first candidate count per query (doubled while the margin check fails).
         max_m: candidate cap (Milvus returns at most 16384 per search).
-        verify: certify each solution with one search along the SVM's direction.
+        verify: certify each solution with a search along the SVM's direction, adding the
+            documents it finds inside the margin until none is left.
+        verify_m: results per verification search (default ``max(m, 2000)``).
         params: :class:`ScoringParams` fields (``mode``, ``C``, ``alpha``, ``fusion``).
 
     Example:
@@ -49,6 +51,7 @@ class CandidateSearcher:
         m: int = 1000,
         max_m: int = 16384,
         verify: bool = True,
+        verify_m: int | None = None,
         slack: float = 0.05,
         tail: int = 20,
         **params: Any,
@@ -70,6 +73,7 @@ class CandidateSearcher:
             raise ValueError(msg)
         self.slack = float(slack)
         self.verify = bool(verify)
+        self.verify_m = None if verify_m is None else check_k(verify_m, "verify_m")
         self.params = ScoringParams(**params)
         self.last: CandidateSVM | None = None
         """The last search's solved SVM and working set (how ``m`` grew, whether certified)."""
@@ -96,8 +100,8 @@ class CandidateSearcher:
         """Delete documents from the source."""
         self.source.delete(ids)
 
-    def solve(self, query: Any, *, where: Any = None, **params: Any) -> CandidateSVM:
-        """The solved SVM and its scored working set for ``query`` (for analysis)."""
+    def solve(self, query: Any, *, where: Any = None, k: int = 1, **params: Any) -> CandidateSVM:
+        """The solved SVM and its scored working set for ``query`` (at least ``k`` nearest)."""
         p = self.params.replace(**params)
         q = check_vector(query, "query", dim=self.source.dim)
         result = candidate_svm(
@@ -105,11 +109,12 @@ class CandidateSearcher:
             q,
             C=p.C,
             where=where,
-            m=self.m,
+            m=min(max(self.m, k), self.max_m),
             max_m=self.max_m,
             tail=self.tail,
             slack=self.slack,
             verify=self.verify,
+            verify_m=self.verify_m,
             tol=min(p.tol, 1e-6) * 1e-2,
         )
         self.last = result
@@ -125,7 +130,7 @@ class CandidateSearcher:
         """
         k = check_k(k)
         p = self.params.replace(mode=mode, **params)
-        result = self.solve(query, where=where, C=p.C, tol=p.tol)
+        result = self.solve(query, where=where, k=k, C=p.C, tol=p.tol)
         work = result.work
         knn, svm = work.knn, result.svm
         hybrid = fuse(knn, svm, alpha=p.alpha, fusion=p.fusion)
