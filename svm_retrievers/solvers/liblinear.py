@@ -33,9 +33,7 @@ def solve_liblinear(problem: SVMProblem) -> SVMSolution:
     )
     clf.fit(x, y)
     n_iter = int(np.max(clf.n_iter_))
-    scores = clf.decision_function(
-        x[problem.n_positive : problem.n_positive + negatives.shape[0]]
-    )
+    scores = clf.decision_function(x[problem.n_positive : problem.n_positive + negatives.shape[0]])
     return SVMSolution(
         coef=clf.coef_[0].astype(np.float64),
         intercept=float(clf.intercept_[0]),

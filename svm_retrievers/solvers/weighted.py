@@ -52,9 +52,12 @@ def solve_weighted(
         c_pos, c_neg: per-sample class weights (LinearSVC 'balanced' on the full problem:
             ``(P + N) / (2 P)`` and ``(P + N) / (2 N)``).
         C: regularization.
-        tol: stop when the gradient's max-norm is below ``tol`` (relative to ``max(1, |w|)``).
+        tol: stop when the gradient's max-norm is below ``tol`` (relative to ``max(1, |w|)``),
+            or when a step no longer moves the solution (the round-off floor).
         max_iter: Newton iteration cap.
-        start: an initial ``(coef, intercept)`` (a warm start); default ``w = mean(positives)``.
+        start: an initial ``(coef, intercept)`` (a warm start). By default, for many
+            negatives, the solution over the rows nearest the positives; for few,
+            ``w = 0, b = -1`` (every negative on the margin, so the first steps are cheap).
     """
     pos = np.asarray(positives, dtype=np.float64)
     neg = np.asarray(negatives)
@@ -66,9 +69,19 @@ def solve_weighted(
         if not (np.isfinite(value) and value > 0):
             msg = f"{name} must be a finite number > 0, got {value}"
             raise ValueError(msg)
+    n_near = max(2000, 2 * dim)
+    if start is None and neg.shape[0] > 4 * n_near:
+        # Warm start from the rows nearest the positives (where the margin lies), so that
+        # no Newton step over the whole matrix has every row inside the margin.
+        closeness = neg @ pos.mean(axis=0).astype(neg.dtype, copy=False)
+        near_rows = np.sort(np.argpartition(-closeness, n_near)[:n_near])
+        first = solve_weighted(
+            pos, neg[near_rows], c_pos=c_pos, c_neg=c_neg, C=C, tol=tol, max_iter=max_iter
+        )
+        start = (first.coef, first.intercept)
     if start is None:
         beta = np.zeros(dim + 1)
-        beta[:dim] = pos.mean(axis=0)
+        beta[dim] = -1.0
     else:
         beta = np.concatenate([np.asarray(start[0], dtype=np.float64), [float(start[1])]])
 
@@ -83,10 +96,13 @@ def solve_weighted(
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
         s_neg = neg_scores(beta)
-        active = np.flatnonzero(s_neg > -1.0)
-        zneg = augment(neg[active])
-        o_pos = zpos @ beta
+        # Rows near the margin by the (float32) product, then exactly in float64.
+        near = np.flatnonzero(s_neg > -1.0 - 1e-4)
+        zneg = augment(neg[near])
         o_neg = zneg @ beta
+        inside = o_neg > -1.0
+        zneg, o_neg = zneg[inside], o_neg[inside]
+        o_pos = zpos @ beta
         # Residuals of the active rows: y_i (1 - y_i o_i) = y_i - o_i.
         r_pos = np.where(o_pos < 1.0, 1.0 - o_pos, 0.0)
         r_neg = np.where(o_neg > -1.0, -1.0 - o_neg, 0.0)
@@ -100,7 +116,11 @@ def solve_weighted(
         )
         z_act = np.vstack([zp_act, zneg])
         step = _ridge_solve(z_act, weights, -grad)
-        beta = beta + _line_search(beta, step, zpos, neg, dim, c_pos, c_neg, C) * step
+        move = _line_search(beta, step, zpos, neg, dim, c_pos, c_neg, C) * step
+        beta = beta + move
+        if np.max(np.abs(move)) <= 1e-12 * max(1.0, float(np.linalg.norm(beta))):
+            converged = True  # at the round-off floor: no step changes the solution
+            break
     s_neg = neg_scores(beta)
     return WeightedSolution(
         coef=beta[:dim].copy(),
