@@ -198,6 +198,27 @@ def test_milvus_reads_an_existing_collection_with_another_schema(milvus_uri, ref
     assert len(s) == N - 1 and s.search(QUERIES[1], k=1)[0].id == hits[1].id
 
 
+def test_milvus_langchain_milvus_schema(milvus_uri, reference):
+    """langchain-milvus defaults: `pk` VARCHAR, `text`, `vector`; metadata in a JSON field; L2."""
+    from pymilvus import DataType, MilvusClient
+
+    client = MilvusClient(milvus_uri)
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("text", DataType.VARCHAR, max_length=100)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=D)
+    schema.add_field("metadata", DataType.JSON)
+    index_params = client.prepare_index_params()
+    index_params.add_index("vector", index_type="FLAT", metric_type="L2")
+    client.create_collection("lc", schema=schema, index_params=index_params)
+    s = MilvusSVMSearcher(client=client, collection_name="lc", metadata_field="metadata")
+    s.add(reference.vectors, IDS, texts=TEXTS, metadatas=METAS)
+    assert s.source.id_field == "pk" and s.source.metric == "L2"
+    hits = s.search(QUERIES[2], k=10, where={"group": 3})
+    assert_same_top(hits, reference.search(QUERIES[2], k=10, where={"group": 3}))
+    assert hits[0].metadata == reference.get(hits[0].id)[1]
+
+
 def test_milvus_bad_input(milvus_uri, searcher):
     with pytest.raises(ValueError, match="vector_field"):
         MilvusSource(milvus_uri, "docs", vector_field="nope")

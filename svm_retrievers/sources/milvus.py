@@ -38,6 +38,9 @@ class MilvusSource:
             key of an existing collection; ``text_field=None``: no text).
         metadata_fields: fields returned as metadata (default: every other field,
             dynamic ones included).
+        metadata_field: a JSON field holding each document's metadata dict (as
+            ``langchain-milvus`` writes with ``metadata_field=...``); its keys are merged
+            into the metadata, and :meth:`add` writes metadata into it.
         token: credentials for a server (``"user:password"`` or an API key).
         client: an existing ``MilvusClient`` instead of ``uri``/``token``.
         dim, metric, index_type: used when creating the collection.
@@ -64,6 +67,7 @@ class MilvusSource:
         id_field: str | None = "id",
         text_field: str | None = "text",
         metadata_fields: Sequence[str] | None = None,
+        metadata_field: str | None = None,
         token: str = "",
         client: Any = None,
         dim: int | None = None,
@@ -94,6 +98,7 @@ class MilvusSource:
         self.id_field = id_field
         self.text_field = text_field
         self.metadata_fields = list(metadata_fields) if metadata_fields is not None else None
+        self.metadata_field = metadata_field
         self._create_metric = metric
         self._index_type = index_type
         self._max_text_length = max_text_length
@@ -195,10 +200,13 @@ class MilvusSource:
                 if not isinstance(key, str) or not _NAME.match(key):
                     msg = f"where keys must be field names (letters, digits, _), got {key!r}"
                     raise ValueError(msg)
+                name = key
+                if self.metadata_field and key not in self._static:
+                    name = f"{self.metadata_field}[{json.dumps(key)}]"
                 if isinstance(value, (list, tuple, set, frozenset)):
-                    parts.append(f"{key} in {_literal(list(value))}")
+                    parts.append(f"{name} in {_literal(list(value))}")
                 else:
-                    parts.append(f"{key} == {_literal(value)}")
+                    parts.append(f"{name} == {_literal(value)}")
             return " and ".join(parts)
         msg = (
             "where must be a Milvus filter expression (str) or a dict of required values,"
@@ -263,13 +271,17 @@ class MilvusSource:
             raise ValueError(msg)
         norms[norms == 0] = 1.0
         vectors = raw / norms[:, None]
-        special = {self.id_field, self.vector_field, self.text_field}
+        special = {self.id_field, self.vector_field, self.text_field, self.metadata_field}
         texts: list[str | None] = []
         metadatas: list[dict[str, Any]] = []
         for row in rows:
             entity = row["entity"]
             texts.append(entity.get(self.text_field) if self.text_field else None)
-            metadatas.append({k: v for k, v in entity.items() if k not in special})
+            meta = {k: v for k, v in entity.items() if k not in special}
+            nested = entity.get(self.metadata_field) if self.metadata_field else None
+            if isinstance(nested, Mapping):
+                meta.update(nested)
+            metadatas.append(meta)
         return Candidates(
             ids=[str(row[self.id_field]) for row in rows],
             vectors=vectors,
@@ -315,7 +327,9 @@ class MilvusSource:
             if clash:
                 msg = f"metadatas[{i}] uses reserved field name(s) {sorted(clash)}"
                 raise ValueError(msg)
-            row: dict[str, Any] = dict(meta)
+            row: dict[str, Any] = (
+                {self.metadata_field: dict(meta)} if self.metadata_field else dict(meta)
+            )
             row[self.id_field or "id"] = int(new_ids[i]) if self._int_ids else new_ids[i]
             row[self.vector_field] = matrix[i]
             if self.text_field is not None:
@@ -369,6 +383,7 @@ class MilvusSVMSearcher(CandidateSearcher):
     """
 
     _SOURCE_OPTIONS = (
+        "metadata_field",
         "vector_field",
         "id_field",
         "text_field",
