@@ -174,6 +174,7 @@ def main() -> None:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": __import__("os").cpu_count(),
+            "load_average_at_end": __import__("os").getloadavg(),
             "blas": threadpool_info(),
             "pymilvus": pymilvus.__version__,
             "milvus_lite": __import__("importlib.metadata").metadata.version("milvus-lite"),

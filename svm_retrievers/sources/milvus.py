@@ -136,7 +136,7 @@ class MilvusSource:
         self._dim = int(fields[self.vector_field]["params"]["dim"])
         self._int_ids = "INT" in str(fields[self.id_field]["type"]).upper()
         self._dynamic = bool(info.get("enable_dynamic_field", False))
-        special = {self.id_field, self.vector_field, self.text_field}
+        special = {f for f in (self.id_field, self.vector_field, self.text_field) if f}
         self._static = [
             n for n, f in fields.items() if n not in special and "dim" not in f.get("params", {})
         ]
@@ -316,7 +316,7 @@ class MilvusSource:
         meta_list = check_optional_list(metadatas, n, "metadatas") or [None] * n
         if self._dim is None:
             self._create(matrix.shape[1])
-        special = {self.id_field, self.vector_field, self.text_field}
+        special = {f for f in (self.id_field, self.vector_field, self.text_field) if f}
         rows = []
         for i in range(n):
             meta = meta_list[i] or {}
