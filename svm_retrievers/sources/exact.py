@@ -191,18 +191,30 @@ def _verify(
     direction = coef / norm
     in_work = set(work.ids)
     limit = min(limit, n_total)
+    scores_only = getattr(source, "neighbours", None)
+    fetch = getattr(source, "fetch", None)
     while True:
-        probe = source.candidates(direction, limit, where)
-        scores = (probe.vectors @ coef.astype(np.float32)).astype(np.float64) + intercept
-        outside = np.array([doc_id not in in_work for doc_id in probe.ids], dtype=bool)
+        found = scores_only(direction, limit, where) if scores_only and fetch else None
+        if found is not None:
+            # Ids and cosines only; vectors are fetched for the documents that matter.
+            ids, cosines = found
+            scores = np.asarray(cosines, dtype=np.float64) * norm + intercept
+            probe = None
+        else:
+            probe = source.candidates(direction, limit, where)
+            ids = probe.ids
+            scores = (probe.vectors @ coef.astype(np.float32)).astype(np.float64) + intercept
+        outside = np.array([doc_id not in in_work for doc_id in ids], dtype=bool)
         near = np.flatnonzero(outside & (scores > -1.0 - slack))
         if near.size:
-            if scores[-1] > -1.0 - slack and len(probe) == limit:
+            if scores[-1] > -1.0 - slack and len(ids) == limit:
                 # The list ended inside the margin band: look further next round.
                 limit = min(2 * limit, n_total, max_m)
+            if probe is None:
+                return fetch([ids[i] for i in near]), False, limit  # type: ignore[misc]
             return _merge(empty, probe, near), False, limit
-        ended = len(probe) < limit or limit >= n_total
-        if outside.any() or ended or not scores.size or scores[-1] <= -1.0:
+        ended = len(ids) < limit or limit >= n_total
+        if outside.any() or ended or not scores.size or scores[-1] <= -1.0 - slack:
             # The best document outside the working set was seen (or the list ended, or
             # every document below the list scores at most the last one): none violates.
             return empty, True, limit

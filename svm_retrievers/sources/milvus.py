@@ -248,6 +248,39 @@ class MilvusSource:
         )[0]
         return self._to_candidates(list(result), query)
 
+    def neighbours(
+        self, vector: np.ndarray, m: int, where: Any = None
+    ) -> tuple[list[str], np.ndarray] | None:
+        """Ids and cosines of the ``m`` documents nearest ``vector``, without payload.
+
+        ``None`` unless the metric is COSINE (then callers use :meth:`candidates`).
+        """
+        if self._metric != "COSINE" or self._dim is None:
+            return None
+        query = check_vector(vector, "vector", dim=self._dim).astype(np.float32)
+        result = self.client.search(
+            self.collection_name,
+            data=[query],
+            limit=check_k(m, "m"),
+            filter=self.filter_expression(where),
+            output_fields=[],
+            anns_field=self.vector_field,
+        )[0]
+        ids = [str(row[self.id_field]) for row in result]
+        return ids, np.array([row["distance"] for row in result], dtype=np.float64)
+
+    def fetch(self, ids: Sequence[str]) -> Candidates:
+        """The documents with these ids, with vectors and payload (``knn`` is NaN)."""
+        if not ids:
+            dim = self._dim or 0
+            return Candidates([], np.zeros((0, dim), np.float32), np.zeros(0), [], [])
+        keys = [int(i) if self._int_ids else str(i) for i in ids]
+        rows = self.client.get(self.collection_name, ids=keys, output_fields=self._output_fields())
+        by_id = {str(row[self.id_field]): row for row in rows}
+        ordered = [{"entity": by_id[i], self.id_field: i} for i in ids if i in by_id]
+        got = self._to_candidates(ordered, np.zeros(self._dim or 0, dtype=np.float32))
+        return Candidates(got.ids, got.vectors, np.full(len(got), np.nan), got.texts, got.metadatas)
+
     def _output_fields(self) -> list[str]:
         if self.metadata_fields is None:
             return ["*"]
