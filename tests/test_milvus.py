@@ -138,6 +138,17 @@ def test_milvus_top10_matches_the_in_memory_exact_svm(searcher, reference):
         assert_same_top(knn, reference.search(q, k=10, mode="knn"))
 
 
+def test_milvus_scores_only_search_and_fetch_agree_with_candidates(searcher):
+    source = searcher.source
+    full = source.candidates(QUERIES[0], 30, where={"lang": "en"})
+    ids, cosines = source.neighbours(QUERIES[0], 30, where={"lang": "en"})
+    assert ids == full.ids
+    np.testing.assert_allclose(cosines, full.knn, atol=1e-5)
+    fetched = source.fetch(ids[::-1])
+    assert fetched.ids == ids[::-1] and fetched.metadatas == full.metadatas[::-1]
+    np.testing.assert_allclose(fetched.vectors, full.vectors[::-1], atol=1e-6)
+
+
 def test_milvus_filters_are_pushed_down(searcher, reference):
     q = QUERIES[0]
     for where in ({"group": 1}, "group == 1"):

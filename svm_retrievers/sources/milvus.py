@@ -111,6 +111,7 @@ class MilvusSource:
         self._static: list[str] = []
         if client.has_collection(collection_name):
             self._read_schema()
+            client.load_collection(collection_name)  # a reopened collection starts released
         elif dim is not None:
             self._create(check_k(dim, "dim"))
 
