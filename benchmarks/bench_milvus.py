@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--token", default="")
     ap.add_argument("--reuse", action="store_true", help="reuse a loaded collection")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--query-seed", type=int, default=None, help="default: seed + 1")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     threadpool_limits(1)
@@ -90,7 +91,7 @@ def main() -> None:
         print(f"loaded into Milvus in {load_s:.0f}s", flush=True)
     assert source.size() == args.n
 
-    rng = np.random.default_rng(args.seed + 1)
+    rng = np.random.default_rng(args.seed + 1 if args.query_seed is None else args.query_seed)
     picks = rng.integers(0, args.n, args.queries)
     queries = vectors[picks] + 0.05 * rng.normal(size=(args.queries, args.dim)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
