@@ -7,18 +7,18 @@ solution of the problem restricted to a working set of negatives, *with the full
 weights*, is the full solution as soon as every document outside the working set has a
 decision value ``<= -1`` (the objective is strictly convex: a stationary point is the optimum).
 
-The working set starts as the ``m`` documents nearest the query (the only ones that can sit
-inside the margin: the SVM's direction is close to the query's). Two checks follow:
+The working set starts as the ``m`` documents nearest the query. Then, by default:
 
-1. **Margin check** (cheap): the lowest-cosine candidates must all score below
-   ``-1 - slack``; if not, the margin reaches past the candidate list, and ``m`` doubles
-   (up to ``max_m``).
-2. **Verification** (one more search, exact when the source's search is exact): since the
-   decision value ``w . x + b`` is linear and the stored vectors are unit-norm, the documents
-   with the highest decision value are the nearest neighbours of the direction ``w / |w|``.
-   Searching it returns the best document outside the working set; if it scores ``<= -1``
-   the solution is certified exact; otherwise the violators join the working set and the
-   problem is solved again (the working-set method).
+* **Verification** (one more search per round, exact when the source's search is exact):
+  since the decision value ``w . x + b`` is linear and the stored vectors are unit-norm, the
+  documents with the highest decision value are the nearest neighbours of the direction
+  ``w / |w|``. Searching it returns the best documents outside the working set; if none scores
+  above ``-1`` the solution is certified exact; otherwise those above ``-1 - slack`` join the
+  working set and the problem is solved again, warm-started (the working-set method).
+
+With ``verify=False``, a cheap **margin check** replaces it: the lowest-cosine candidates
+must all score below ``-1 - slack``, else ``m`` doubles (up to ``max_m``); documents farther
+from the query usually, but not provably, score lower still, so the result is not certified.
 """
 
 from __future__ import annotations
