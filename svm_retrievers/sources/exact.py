@@ -1,0 +1,223 @@
+"""The full-corpus exemplar SVM computed exactly from a source's nearest candidates.
+
+The exemplar SVM of a query over ``N`` documents (LinearSVC 'balanced' on ``N + 1`` rows)
+has positive weight ``(N + 1) / 2`` and negative weight ``(N + 1) / (2 N)`` per sample. A
+negative whose decision value is ``<= -1`` contributes neither loss nor gradient, so the
+solution of the problem restricted to a working set of negatives, *with the full problem's
+weights*, is the full solution as soon as every document outside the working set has a
+decision value ``<= -1`` (the objective is strictly convex: a stationary point is the optimum).
+
+The working set starts as the ``m`` documents nearest the query. Then, by default:
+
+* **Verification** (one more search per round, exact when the source's search is exact):
+  since the decision value ``w . x + b`` is linear and the stored vectors are unit-norm, the
+  documents with the highest decision value are the nearest neighbours of the direction
+  ``w / |w|``. Searching it returns the best documents outside the working set; if none scores
+  above ``-1`` the solution is certified exact; otherwise those above ``-1 - slack`` join the
+  working set and the problem is solved again, warm-started (the working-set method).
+
+With ``verify=False``, a cheap **margin check** replaces it: the lowest-cosine candidates
+must all score below ``-1 - slack``, else ``m`` doubles (up to ``max_m``); documents farther
+from the query usually, but not provably, score lower still, so the result is not certified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..solvers.weighted import solve_weighted
+from .base import Candidates, CandidateSource
+
+
+@dataclass(frozen=True)
+class CandidateSVM:
+    """The solved SVM and the scored working set (best kNN candidates first, extras after)."""
+
+    coef: np.ndarray
+    intercept: float
+    work: Candidates
+    svm: np.ndarray
+    n_total: int
+    m: int
+    rounds: int
+    verified: bool
+    exhaustive: bool
+    m_history: list[int] = field(default_factory=list)
+    n_extra: int = 0
+
+    @property
+    def exact(self) -> bool:
+        """Whether the solution is certified to be the full-corpus one."""
+        return self.exhaustive or self.verified
+
+
+def class_weights(n_total: int, n_positive: int = 1) -> tuple[float, float]:
+    """LinearSVC 'balanced' per-sample weights ``(positive, negative)`` on the full problem."""
+    n = n_total + n_positive
+    return n / (2.0 * n_positive), n / (2.0 * n_total)
+
+
+def _merge(a: Candidates, b: Candidates, take: np.ndarray) -> Candidates:
+    if take.size == 0:
+        return a
+    return Candidates(
+        ids=a.ids + [b.ids[i] for i in take],
+        vectors=np.vstack([a.vectors, b.vectors[take]]),
+        knn=np.concatenate([a.knn, np.full(take.size, np.nan)]),
+        texts=a.texts + [b.texts[i] for i in take],
+        metadatas=a.metadatas + [b.metadatas[i] for i in take],
+    )
+
+
+def candidate_svm(
+    source: CandidateSource,
+    query: np.ndarray,
+    *,
+    C: float,
+    where: Any = None,
+    m: int = 1000,
+    max_m: int = 16384,
+    tail: int = 20,
+    slack: float = 0.05,
+    verify: bool = True,
+    verify_m: int | None = None,
+    max_rounds: int = 20,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> CandidateSVM:
+    """Solve the full-corpus exemplar SVM of the unit vector ``query`` from candidates.
+
+    The working set starts as the ``m`` nearest documents. With ``verify`` (the default),
+    each round searches along the SVM's direction (``verify_m`` results, default
+    ``max(m, 2000)``, doubled while the whole list falls inside the margin band) and adds
+    every document outside the working set scoring above ``-1 - slack``, until none scores
+    above ``-1``: the solution is then certified. Without ``verify``, only the margin check
+    runs: while any of the ``tail`` lowest-cosine candidates scores above ``-1 - slack``,
+    ``m`` doubles (up to ``max_m``); the result is then not certified.
+    """
+    n_total = source.size(where)
+    if n_total < 1:
+        msg = "the source holds no documents (matching the filter)"
+        raise ValueError(msg)
+    c_pos, c_neg = class_weights(n_total)
+    positives = query[None, :]
+    m = max(1, min(m, max_m, n_total))
+    limit = max(1, min(verify_m or max(m, 2000), max_m))
+    work = source.candidates(query, m, where)
+    m_history = [len(work)]
+    start: tuple[np.ndarray, float] | None = None
+    verified = False
+    rounds = 0
+    n_extra = 0
+    while True:
+        rounds += 1
+        sol = solve_weighted(
+            positives,
+            work.vectors,
+            c_pos=c_pos,
+            c_neg=c_neg,
+            C=C,
+            tol=tol,
+            max_iter=max_iter,
+            start=start,
+        )
+        start = (sol.coef, sol.intercept)
+        if len(work) >= n_total or rounds >= max_rounds:
+            break
+        if not verify:
+            worst = sol.neg_scores[max(0, m - tail) : m]
+            if worst.size and worst.max() > -1.0 - slack and m < min(max_m, n_total):
+                m = min(2 * m, max_m, n_total)
+                work = source.candidates(query, m, where)
+                m_history.append(len(work))
+                continue
+            break
+        found, certified, limit = _verify(
+            source, sol.coef, sol.intercept, work, where, limit, n_total, slack, max_m
+        )
+        if found:
+            n_extra += len(found)
+            work = _union(work, found)
+            m_history.append(len(work))
+            continue
+        verified = certified
+        break
+    knn = (work.vectors @ query.astype(np.float32)).astype(np.float64)
+    work = Candidates(work.ids, work.vectors, knn, work.texts, work.metadatas)
+    return CandidateSVM(
+        coef=sol.coef,
+        intercept=sol.intercept,
+        work=work,
+        svm=sol.neg_scores,
+        n_total=n_total,
+        m=len(work),
+        rounds=rounds,
+        verified=verified,
+        exhaustive=len(work) >= n_total,
+        m_history=m_history,
+        n_extra=n_extra,
+    )
+
+
+def _union(a: Candidates, b: Candidates) -> Candidates:
+    seen = set(a.ids)
+    take = np.array([i for i, doc_id in enumerate(b.ids) if doc_id not in seen], dtype=np.int64)
+    return _merge(a, b, take)
+
+
+def _verify(
+    source: CandidateSource,
+    coef: np.ndarray,
+    intercept: float,
+    work: Candidates,
+    where: Any,
+    limit: int,
+    n_total: int,
+    slack: float,
+    max_m: int,
+) -> tuple[Candidates, bool, int]:
+    """Search along ``coef``: (documents outside ``work`` above ``-1 - slack``, certified?, limit).
+
+    The documents come back in decreasing decision value, so the first one outside the
+    working set is the best of all those outside it.
+    """
+    empty = Candidates([], np.zeros((0, coef.size), np.float32), np.zeros(0))
+    norm = float(np.linalg.norm(coef))
+    if norm == 0.0:
+        return empty, intercept <= -1.0, limit
+    direction = coef / norm
+    in_work = set(work.ids)
+    limit = min(limit, n_total)
+    scores_only = getattr(source, "neighbours", None)
+    fetch = getattr(source, "fetch", None)
+    while True:
+        found = scores_only(direction, limit, where) if scores_only and fetch else None
+        if found is not None:
+            # Ids and cosines only; vectors are fetched for the documents that matter.
+            ids, cosines = found
+            scores = np.asarray(cosines, dtype=np.float64) * norm + intercept
+            probe = None
+        else:
+            probe = source.candidates(direction, limit, where)
+            ids = probe.ids
+            scores = (probe.vectors @ coef.astype(np.float32)).astype(np.float64) + intercept
+        outside = np.array([doc_id not in in_work for doc_id in ids], dtype=bool)
+        near = np.flatnonzero(outside & (scores > -1.0 - slack))
+        if near.size:
+            if scores[-1] > -1.0 - slack and len(ids) == limit:
+                # The list ended inside the margin band: look further next round.
+                limit = min(2 * limit, n_total, max_m)
+            if probe is None:
+                return fetch([ids[i] for i in near]), False, limit  # type: ignore[misc]
+            return _merge(empty, probe, near), False, limit
+        ended = len(ids) < limit or limit >= n_total
+        if outside.any() or ended or not scores.size or scores[-1] <= -1.0 - slack:
+            # The best document outside the working set was seen (or the list ended, or
+            # every document below the list scores at most the last one): none violates.
+            return empty, True, limit
+        if limit >= max_m:
+            return empty, False, limit
+        limit = min(2 * limit, n_total, max_m)

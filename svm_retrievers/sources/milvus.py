@@ -1,0 +1,437 @@
+"""A Milvus collection as a candidate source, through ``pymilvus.MilvusClient``.
+
+A local file URI (``"./svm.db"``) runs embedded Milvus Lite (``pip install milvus-lite``,
+no server); ``"http://host:19530"`` (with ``token="user:password"`` or an API key) talks to
+a Milvus standalone or cluster deployment, or Zilliz Cloud, with the same code. Needs the
+``milvus`` extra: ``pip install "svm-retrievers[milvus]"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..validation import check_ids, check_k, check_matrix, check_optional_list, check_vector
+from .base import Candidates
+from .searcher import CandidateSearcher
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_METRICS = ("COSINE", "IP", "L2")
+
+
+class MilvusSource:
+    """Candidates, collection size and writes for one Milvus collection.
+
+    Args:
+        uri: a local file path (Milvus Lite) or a server URI (``http://host:19530``).
+        collection_name: the collection; created on the first :meth:`add` if missing
+            (or at once when ``dim`` is given) with fields ``id_field`` (VARCHAR primary
+            key), ``vector_field`` (FLOAT_VECTOR), ``text_field`` (VARCHAR) and dynamic
+            fields for metadata, indexed ``index_type`` (``"FLAT"``: exact) with
+            ``metric``.
+        vector_field, id_field, text_field: field names (``id_field=None``: the primary
+            key of an existing collection; ``text_field=None``: no text).
+        metadata_fields: fields returned as metadata (default: every other field,
+            dynamic ones included).
+        metadata_field: a JSON field holding each document's metadata dict (as
+            ``langchain-milvus`` writes with ``metadata_field=...``); its keys are merged
+            into the metadata, and :meth:`add` writes metadata into it.
+        token: credentials for a server (``"user:password"`` or an API key).
+        client: an existing ``MilvusClient`` instead of ``uri``/``token``.
+        dim, metric, index_type: used when creating the collection.
+
+    The collection's metric must be ``COSINE`` (any stored vectors), or ``IP``/``L2`` on
+    unit-norm stored vectors (checked on every candidate batch). Vectors are read back from
+    the search (``output_fields``), normalized; nothing is embedded again.
+
+    ``where`` (a filter) is a Milvus boolean expression string (``'lang == "en" and
+    year > 2020'``) or a dict of required values (``{"lang": "en"}``; list values mean
+    ``in``), pushed down to Milvus for the search and the count.
+
+    The collection size ``N`` (which sets the SVM's class weights) is counted with
+    ``count(*)`` and cached per filter; writes through this object clear the cache, and
+    :meth:`refresh` clears it after writes by other clients.
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        collection_name: str = "svm_retrievers",
+        *,
+        vector_field: str = "vector",
+        id_field: str | None = "id",
+        text_field: str | None = "text",
+        metadata_fields: Sequence[str] | None = None,
+        metadata_field: str | None = None,
+        token: str = "",
+        client: Any = None,
+        dim: int | None = None,
+        metric: str = "COSINE",
+        index_type: str = "FLAT",
+        max_text_length: int = 65535,
+    ) -> None:
+        if client is None:
+            if not isinstance(uri, str) or not uri:
+                msg = f"uri must be a non-empty str (a file path or http://host:19530), got {uri!r}"
+                raise TypeError(msg)
+            try:
+                from pymilvus import MilvusClient
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                msg = 'MilvusSource needs pymilvus: pip install "svm-retrievers[milvus]"'
+                raise ImportError(msg) from exc
+            client = MilvusClient(uri=uri, token=token)
+        if not isinstance(collection_name, str) or not _NAME.match(collection_name):
+            msg = f"collection_name must be letters, digits and _, got {collection_name!r}"
+            raise ValueError(msg)
+        metric = str(metric).upper()
+        if metric not in _METRICS:
+            msg = f"metric must be one of {_METRICS}, got {metric!r}"
+            raise ValueError(msg)
+        self.client = client
+        self.collection_name = collection_name
+        self.vector_field = vector_field
+        self.id_field = id_field
+        self.text_field = text_field
+        self.metadata_fields = list(metadata_fields) if metadata_fields is not None else None
+        self.metadata_field = metadata_field
+        self._create_metric = metric
+        self._index_type = index_type
+        self._max_text_length = max_text_length
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._dim: int | None = None
+        self._int_ids = False
+        self._metric = metric
+        self._dynamic = True
+        self._static: list[str] = []
+        if client.has_collection(collection_name):
+            self._read_schema()
+            client.load_collection(collection_name)  # a reopened collection starts released
+        elif dim is not None:
+            self._create(check_k(dim, "dim"))
+
+    # ------------------------------------------------------------------ schema
+    def _read_schema(self) -> None:
+        info = self.client.describe_collection(self.collection_name)
+        fields = {f["name"]: f for f in info["fields"]}
+        primary = [f["name"] for f in info["fields"] if f.get("is_primary")]
+        if self.id_field is None or self.id_field not in fields:
+            if (self.id_field is not None and self.id_field != "id") or not primary:
+                msg = f"id_field {self.id_field!r} is not a field of {self.collection_name!r}"
+                raise ValueError(msg)
+            self.id_field = primary[0]
+        if self.vector_field not in fields:
+            vectors = [n for n, f in fields.items() if "dim" in f.get("params", {})]
+            msg = (
+                f"vector_field {self.vector_field!r} is not a field of {self.collection_name!r}"
+                f" (vector fields: {vectors})"
+            )
+            raise ValueError(msg)
+        if self.text_field is not None and self.text_field not in fields:
+            self.text_field = None
+        self._dim = int(fields[self.vector_field]["params"]["dim"])
+        self._int_ids = "INT" in str(fields[self.id_field]["type"]).upper()
+        self._dynamic = bool(info.get("enable_dynamic_field", False))
+        special = {f for f in (self.id_field, self.vector_field, self.text_field) if f}
+        self._static = [
+            n for n, f in fields.items() if n not in special and "dim" not in f.get("params", {})
+        ]
+        self._metric = self._read_metric()
+
+    def _read_metric(self) -> str:
+        for name in self.client.list_indexes(self.collection_name):
+            desc = self.client.describe_index(self.collection_name, name)
+            if desc.get("field_name") == self.vector_field:
+                metric = str(desc.get("metric_type", "COSINE")).upper()
+                if metric not in _METRICS:
+                    field = self.vector_field
+                    msg = f"the index on {field!r} has metric {metric}; need one of {_METRICS}"
+                    raise ValueError(msg)
+                return metric
+        return self._create_metric
+
+    def _create(self, dim: int) -> None:
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=True)
+        schema.add_field(self.id_field or "id", DataType.VARCHAR, is_primary=True, max_length=512)
+        schema.add_field(self.vector_field, DataType.FLOAT_VECTOR, dim=dim)
+        if self.text_field is not None:
+            schema.add_field(self.text_field, DataType.VARCHAR, max_length=self._max_text_length)
+        index_params = self.client.prepare_index_params()
+        index_params.add_index(
+            self.vector_field, index_type=self._index_type, metric_type=self._create_metric
+        )
+        self.client.create_collection(
+            self.collection_name, schema=schema, index_params=index_params
+        )
+        self.id_field = self.id_field or "id"
+        self._read_schema()
+
+    @property
+    def dim(self) -> int | None:
+        """The vector dimension (``None`` before the collection exists)."""
+        return self._dim
+
+    @property
+    def metric(self) -> str:
+        """The collection's metric (``COSINE``, ``IP`` or ``L2``)."""
+        return self._metric
+
+    def refresh(self) -> None:
+        """Forget cached collection counts (after writes by other clients)."""
+        with self._lock:
+            self._counts.clear()
+
+    # ------------------------------------------------------------------ filters
+    def filter_expression(self, where: Any) -> str:
+        """The Milvus expression for ``where`` (a str, a dict of required values, or None)."""
+        if where is None:
+            return ""
+        if isinstance(where, str):
+            return where
+        if isinstance(where, Mapping):
+            parts = []
+            for key, value in where.items():
+                if not isinstance(key, str) or not _NAME.match(key):
+                    msg = f"where keys must be field names (letters, digits, _), got {key!r}"
+                    raise ValueError(msg)
+                name = key
+                if self.metadata_field and key not in self._static:
+                    name = f"{self.metadata_field}[{json.dumps(key)}]"
+                if isinstance(value, (list, tuple, set, frozenset)):
+                    parts.append(f"{name} in {_literal(list(value))}")
+                else:
+                    parts.append(f"{name} == {_literal(value)}")
+            return " and ".join(parts)
+        msg = (
+            "where must be a Milvus filter expression (str) or a dict of required values,"
+            f" got {type(where).__name__}"
+        )
+        raise TypeError(msg)
+
+    # ------------------------------------------------------------------ reads
+    def size(self, where: Any = None) -> int:
+        """How many documents match ``where`` (all for ``None``)."""
+        expr = self.filter_expression(where)
+        with self._lock:
+            cached = self._counts.get(expr)
+        if cached is not None:
+            return cached
+        if self._dim is None:
+            return 0
+        rows = self.client.query(self.collection_name, filter=expr, output_fields=["count(*)"])
+        count = int(rows[0]["count(*)"])
+        with self._lock:
+            self._counts[expr] = count
+        return count
+
+    def candidates(self, query_vector: np.ndarray, m: int, where: Any = None) -> Candidates:
+        """The ``m`` documents nearest ``query_vector`` (matching ``where``), with vectors."""
+        m = check_k(m, "m")
+        if self._dim is None:
+            msg = f"collection {self.collection_name!r} does not exist yet; add documents first"
+            raise ValueError(msg)
+        query = check_vector(query_vector, "query_vector", dim=self._dim).astype(np.float32)
+        expr = self.filter_expression(where)
+        result = self.client.search(
+            self.collection_name,
+            data=[query],
+            limit=m,
+            filter=expr,
+            output_fields=self._output_fields(),
+            anns_field=self.vector_field,
+        )[0]
+        return self._to_candidates(list(result), query)
+
+    def neighbours(
+        self, vector: np.ndarray, m: int, where: Any = None
+    ) -> tuple[list[str], np.ndarray] | None:
+        """Ids and cosines of the ``m`` documents nearest ``vector``, without payload.
+
+        ``None`` unless the metric is COSINE (then callers use :meth:`candidates`).
+        """
+        if self._metric != "COSINE" or self._dim is None:
+            return None
+        query = check_vector(vector, "vector", dim=self._dim).astype(np.float32)
+        result = self.client.search(
+            self.collection_name,
+            data=[query],
+            limit=check_k(m, "m"),
+            filter=self.filter_expression(where),
+            output_fields=[],
+            anns_field=self.vector_field,
+        )[0]
+        ids = [str(row[self.id_field]) for row in result]
+        return ids, np.array([row["distance"] for row in result], dtype=np.float64)
+
+    def fetch(self, ids: Sequence[str]) -> Candidates:
+        """The documents with these ids, with vectors and payload (``knn`` is NaN)."""
+        if not ids:
+            dim = self._dim or 0
+            return Candidates([], np.zeros((0, dim), np.float32), np.zeros(0), [], [])
+        keys = [int(i) if self._int_ids else str(i) for i in ids]
+        rows = self.client.get(self.collection_name, ids=keys, output_fields=self._output_fields())
+        by_id = {str(row[self.id_field]): row for row in rows}
+        ordered = [{"entity": by_id[i], self.id_field: i} for i in ids if i in by_id]
+        got = self._to_candidates(ordered, np.zeros(self._dim or 0, dtype=np.float32))
+        return Candidates(got.ids, got.vectors, np.full(len(got), np.nan), got.texts, got.metadatas)
+
+    def _output_fields(self) -> list[str]:
+        if self.metadata_fields is None:
+            return ["*"]
+        fields = [self.vector_field, *self.metadata_fields]
+        if self.text_field is not None:
+            fields.append(self.text_field)
+        return fields
+
+    def _to_candidates(self, rows: list[Any], query: np.ndarray) -> Candidates:
+        dim = self._dim or query.size
+        if not rows:
+            return Candidates([], np.zeros((0, dim), np.float32), np.zeros(0), [], [])
+        raw = np.asarray([row["entity"][self.vector_field] for row in rows], dtype=np.float32)
+        norms = np.linalg.norm(raw, axis=1)
+        if self._metric != "COSINE" and np.any(np.abs(norms - 1.0) > 1e-3):
+            msg = (
+                f"collection {self.collection_name!r} uses metric {self._metric} on vectors that"
+                " are not unit-norm; candidates would not be the nearest by cosine"
+                " (use metric COSINE or store normalized vectors)"
+            )
+            raise ValueError(msg)
+        norms[norms == 0] = 1.0
+        vectors = raw / norms[:, None]
+        special = {self.id_field, self.vector_field, self.text_field, self.metadata_field}
+        texts: list[str | None] = []
+        metadatas: list[dict[str, Any]] = []
+        for row in rows:
+            entity = row["entity"]
+            texts.append(entity.get(self.text_field) if self.text_field else None)
+            meta = {k: v for k, v in entity.items() if k not in special}
+            nested = entity.get(self.metadata_field) if self.metadata_field else None
+            if isinstance(nested, Mapping):
+                meta.update(nested)
+            metadatas.append(meta)
+        return Candidates(
+            ids=[str(row[self.id_field]) for row in rows],
+            vectors=vectors,
+            knn=(vectors @ query).astype(np.float64),
+            texts=texts,
+            metadatas=metadatas,
+        )
+
+    # ------------------------------------------------------------------ writes
+    def add(
+        self,
+        vectors: Any,
+        ids: Sequence[str] | None = None,
+        *,
+        texts: Sequence[str | None] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        batch_size: int = 5000,
+    ) -> list[str]:
+        """Insert documents (upsert on existing ids); returns their ids.
+
+        Vectors are stored L2-normalized; metadata keys become (dynamic) fields.
+        """
+        matrix = check_matrix(vectors, "vectors", dim=self._dim, dtype=np.float32)
+        n = matrix.shape[0]
+        if ids is None:
+            import uuid
+
+            new_ids = [uuid.uuid4().hex for _ in range(n)]
+        else:
+            new_ids = check_ids(ids, n)
+        text_list = check_optional_list(texts, n, "texts") or [None] * n
+        meta_list = check_optional_list(metadatas, n, "metadatas") or [None] * n
+        if self._dim is None:
+            self._create(matrix.shape[1])
+        special = {f for f in (self.id_field, self.vector_field, self.text_field) if f}
+        rows = []
+        for i in range(n):
+            meta = meta_list[i] or {}
+            if not isinstance(meta, Mapping):
+                msg = f"metadatas[{i}] must be a dict or None, got {type(meta).__name__}"
+                raise TypeError(msg)
+            clash = special & set(meta)
+            if clash:
+                msg = f"metadatas[{i}] uses reserved field name(s) {sorted(clash)}"
+                raise ValueError(msg)
+            row: dict[str, Any] = (
+                {self.metadata_field: dict(meta)} if self.metadata_field else dict(meta)
+            )
+            row[self.id_field or "id"] = int(new_ids[i]) if self._int_ids else new_ids[i]
+            row[self.vector_field] = matrix[i]
+            if self.text_field is not None:
+                row[self.text_field] = text_list[i] if text_list[i] is not None else ""
+            rows.append(row)
+        for start in range(0, n, batch_size):
+            self.client.upsert(self.collection_name, rows[start : start + batch_size])
+        self.refresh()
+        return new_ids
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete the documents with these ids."""
+        if isinstance(ids, str):
+            msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
+            raise TypeError(msg)
+        targets = [int(i) if self._int_ids else str(i) for i in ids]
+        if targets and self._dim is not None:
+            self.client.delete(self.collection_name, ids=targets)
+        self.refresh()
+
+    def close(self) -> None:
+        """Close the client connection."""
+        self.client.close()
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)) or value is None:
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    msg = f"where values must be str, int, float, bool or lists of them, got {type(value).__name__}"
+    raise TypeError(msg)
+
+
+class MilvusSVMSearcher(CandidateSearcher):
+    """Exact exemplar-SVM, kNN and hybrid search over a Milvus collection.
+
+    ``MilvusSVMSearcher(uri, collection_name, **options)`` is
+    ``CandidateSearcher(MilvusSource(uri, collection_name, ...), ...)``: source options
+    (``vector_field``, ``id_field``, ``text_field``, ``metadata_fields``, ``token``,
+    ``client``, ``dim``, ``metric``, ``index_type``) go to :class:`MilvusSource`, the rest
+    (``m``, ``max_m``, ``verify``, ``mode``, ``C``, ``alpha``, ...) to
+    :class:`~svm_retrievers.sources.CandidateSearcher`.
+
+    Example:
+        >>> searcher = MilvusSVMSearcher("./svm.db", "docs")  # doctest: +SKIP
+        >>> searcher.add(vectors, ids, texts=texts, metadatas=metas)  # doctest: +SKIP
+        >>> hits = searcher.search(query_vector, k=5, where={"lang": "en"})  # doctest: +SKIP
+    """
+
+    _SOURCE_OPTIONS = (
+        "metadata_field",
+        "vector_field",
+        "id_field",
+        "text_field",
+        "metadata_fields",
+        "token",
+        "client",
+        "dim",
+        "metric",
+        "index_type",
+        "max_text_length",
+    )
+
+    def __init__(
+        self, uri: str | None = None, collection_name: str = "svm_retrievers", **options: Any
+    ) -> None:
+        source_options = {k: options.pop(k) for k in self._SOURCE_OPTIONS if k in options}
+        super().__init__(MilvusSource(uri, collection_name, **source_options), **options)
