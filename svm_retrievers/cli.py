@@ -24,6 +24,7 @@ import numpy as np
 from . import __version__
 from .embeddings import EmbeddingError, OfflineEmbedder
 from .index import SVMIndex
+from .params import DEFAULT_MODE
 from .scoring import top_k
 from .validation import MODES
 
@@ -722,7 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", help="an index directory written by `index`")
     p.add_argument("text", help="the query text")
     p.add_argument("-k", type=_positive_int, default=5, help="number of results (default 5)")
-    p.add_argument("--mode", choices=[*MODES, "all"], default="svm")
+    p.add_argument("--mode", choices=[*MODES, "all"], default=DEFAULT_MODE)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--embedder", choices=EMBEDDERS, help="fail unless the index uses this one")
     p.add_argument("--model", help="fail unless the index uses this model")

@@ -52,11 +52,12 @@ class Hit:
     relevance: float = 0.0
 
     def scores(self) -> dict[str, float]:
-        """The three scores as a dict, ready to merge into document metadata."""
+        """The three scores and the calibrated relevance, ready to merge into metadata."""
         return {
             "knn_score": self.knn_score,
             "svm_score": self.svm_score,
             "hybrid_score": self.hybrid_score,
+            "relevance": self.relevance,
         }
 
 
@@ -116,7 +117,7 @@ class SVMIndex:
         >>> index = SVMIndex.from_embeddings(rng.normal(size=(50, 8)), ids=[f"d{i}" for i in range(50)])
         >>> hits = index.search(rng.normal(size=8), k=3, mode="svm")
         >>> len(hits), sorted(hits[0].scores())
-        (3, ['hybrid_score', 'knn_score', 'svm_score'])
+        (3, ['hybrid_score', 'knn_score', 'relevance', 'svm_score'])
 
     Thread safety: ``search``, ``search_batch`` and ``get_scores`` may run from any number
     of threads, concurrently with ``add`` and ``delete``; each search sees the index either

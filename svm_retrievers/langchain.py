@@ -31,7 +31,7 @@ from langchain_core.retrievers import BaseRetriever, RetrieverLike
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from .index import Hit, SVMIndex, Where
-from .params import ScoringParams
+from .params import DEFAULT_MODE, ScoringParams
 from .validation import (
     check_ids,
     check_k,
@@ -47,9 +47,9 @@ DEFAULT_BATCH_SIZE = 64
 """Texts per ``embed_documents`` call."""
 
 _SCORING_PARAMS = tuple(f.name for f in dataclasses.fields(ScoringParams) if f.name != "mode")
-_RETRIEVER_OPTIONS = ("k", "mode", "filter", "positives", "negatives")
-_RERANKER_OPTIONS = ("k", "mode", "filter")
-SCORE_KEYS = ("knn_score", "svm_score", "hybrid_score")
+_RETRIEVER_OPTIONS = ("k", "mode", "filter", "positives", "negatives", "score_threshold")
+_RERANKER_OPTIONS = ("k", "mode", "filter", "score_threshold")
+SCORE_KEYS = ("knn_score", "svm_score", "hybrid_score", "relevance")
 """Metadata keys the adapters add to every returned document."""
 
 
@@ -220,10 +220,14 @@ class SVMRetriever(BaseRetriever):
     """Embeds the query (``embed_query``) and added texts (``embed_documents``)."""
     k: int = 4
     """Documents returned per call (overridable per call)."""
-    mode: str = "svm"
+    mode: str = DEFAULT_MODE
     """Ranking score: ``"svm"``, ``"knn"`` or ``"hybrid"`` (overridable per call)."""
     batch_size: int = DEFAULT_BATCH_SIZE
     """Texts per ``embed_documents`` call."""
+    score_threshold: float | None = None
+    """Keep only documents whose calibrated ``relevance`` (in [0, 1]) is at least this
+    (overridable per call; ``svm_retrievers.calibration.RELEVANCE_THRESHOLD`` is a sensible
+    value)."""
 
     @field_validator("k", "batch_size", mode="before")
     @classmethod
@@ -245,7 +249,7 @@ class SVMRetriever(BaseRetriever):
         ids: Sequence[str | None] | None = None,
         *,
         k: int = 4,
-        mode: str = "svm",
+        mode: str = DEFAULT_MODE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **params: Any,
     ) -> SVMRetriever:
@@ -269,7 +273,7 @@ class SVMRetriever(BaseRetriever):
         ids: Sequence[str | None] | None = None,
         *,
         k: int = 4,
-        mode: str = "svm",
+        mode: str = DEFAULT_MODE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **params: Any,
     ) -> SVMRetriever:
@@ -287,7 +291,7 @@ class SVMRetriever(BaseRetriever):
         embedding: Embeddings,
         *,
         k: int = 4,
-        mode: str = "svm",
+        mode: str = DEFAULT_MODE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **params: Any,
     ) -> SVMRetriever:
@@ -305,7 +309,7 @@ class SVMRetriever(BaseRetriever):
         embedding: Embeddings,
         *,
         k: int = 4,
-        mode: str = "svm",
+        mode: str = DEFAULT_MODE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **params: Any,
     ) -> SVMRetriever:
@@ -325,7 +329,7 @@ class SVMRetriever(BaseRetriever):
         ids: Sequence[str | None] | None = None,
         *,
         k: int = 4,
-        mode: str = "svm",
+        mode: str = DEFAULT_MODE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **params: Any,
     ) -> SVMRetriever:
@@ -544,6 +548,7 @@ class SVMRetriever(BaseRetriever):
             where=opts.get("filter"),
             positives=positives,
             negatives=negatives,
+            score_threshold=opts.get("score_threshold", self.score_threshold),
             **params,
         )
         return [
@@ -635,10 +640,11 @@ class SVMReranker(BaseDocumentCompressor):
 
     embedding: Embeddings = Field(exclude=True)
     top_n: int = 3
-    mode: str = "svm"
+    mode: str = DEFAULT_MODE
     params: dict[str, Any] = Field(default_factory=dict)
     background: Any = Field(default=None, repr=False, exclude=True)
     batch_size: int = DEFAULT_BATCH_SIZE
+    score_threshold: float | None = None
 
     _background_vectors: np.ndarray | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -772,6 +778,7 @@ class SVMReranker(BaseDocumentCompressor):
             mode=opts.get("mode") or self.mode,
             where=where,
             negatives=background,
+            score_threshold=opts.get("score_threshold", self.score_threshold),
             **params,
         )
         out = []

@@ -39,7 +39,7 @@ from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.core.vector_stores.utils import build_metadata_filter_fn
 
 from .index import Hit, SVMIndex
-from .params import ScoringParams
+from .params import DEFAULT_MODE, ScoringParams
 from .validation import (
     check_ids,
     check_k,
@@ -49,7 +49,7 @@ from .validation import (
     check_vector,
 )
 
-SCORE_KEYS = ("knn_score", "svm_score", "hybrid_score")
+SCORE_KEYS = ("knn_score", "svm_score", "hybrid_score", "relevance")
 """Metadata keys added to every returned node (excluded from LLM prompts and embeddings)."""
 
 EXTRA_KEY = "llama_index"
@@ -224,6 +224,7 @@ class SVMRetriever(BaseRetriever):
         callback_manager: CallbackManager | None = None,
         object_map: dict | None = None,
         verbose: bool = False,
+        score_threshold: float | None = None,
     ) -> None:
         if not isinstance(index, SVMIndex):
             msg = f"index must be an svm_retrievers.SVMIndex, got {type(index).__name__}"
@@ -249,6 +250,7 @@ class SVMRetriever(BaseRetriever):
         self.similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
         self.mode = check_mode(mode) if mode is not None else index.params.mode
         self.filters = filters
+        self.score_threshold = score_threshold
         super().__init__(callback_manager=callback_manager, object_map=object_map, verbose=verbose)
 
     # ------------------------------------------------------------------ construction
@@ -260,12 +262,13 @@ class SVMRetriever(BaseRetriever):
         index: VectorStoreIndex | None = None,
         embed_model: BaseEmbedding | None = None,
         similarity_top_k: int = 4,
-        mode: str = "svm",
+        mode: str = DEFAULT_MODE,
         show_progress: bool = False,
         filters: MetadataFilters | None = None,
         transformations: list[TransformComponent] | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
+        score_threshold: float | None = None,
         **params: Any,
     ) -> SVMRetriever:
         """Build a retriever from exactly one of ``nodes``, ``documents`` or ``index``.
@@ -341,6 +344,7 @@ class SVMRetriever(BaseRetriever):
             filters=filters,
             callback_manager=callback_manager,
             verbose=verbose,
+            score_threshold=score_threshold,
         )
 
     # ------------------------------------------------------------------ properties
@@ -374,7 +378,9 @@ class SVMRetriever(BaseRetriever):
         ids = self._filtered_ids()
         if ids is not None and not ids:
             return []  # as SimpleVectorStore: nothing passes the filters
-        hits = self._index.search(query, k=k, mode=mode, ids=ids)
+        hits = self._index.search(
+            query, k=k, mode=mode, ids=ids, score_threshold=self.score_threshold
+        )
         return [_scored_node(self._nodes[h.id], h) for h in hits]
 
     def _filtered_ids(self) -> list[str] | None:
@@ -540,19 +546,22 @@ class SVMReranker(BaseNodePostprocessor):
     """
 
     top_n: int = Field(default=4, description="How many nodes to keep.")
-    mode: str = Field(default="svm", description="'svm', 'knn' or 'hybrid'.")
+    mode: str = Field(default=DEFAULT_MODE, description="'svm', 'knn' or 'hybrid'.")
     params: dict[str, Any] = Field(
         default_factory=dict, description="Scoring parameters (C, alpha, solver, ...)."
     )
     embed_model: BaseEmbedding | None = Field(
         default=None, description="Embeds the query and nodes without an embedding."
     )
+    score_threshold: float | None = Field(
+        default=None, description="Keep nodes whose calibrated relevance is at least this."
+    )
     _negatives: np.ndarray | None = PrivateAttr(default=None)
 
     def __init__(
         self,
         top_n: int = 4,
-        mode: str = "svm",
+        mode: str = DEFAULT_MODE,
         params: dict[str, Any] | None = None,
         embed_model: BaseEmbedding | None = None,
         negatives: Any = None,
@@ -627,7 +636,9 @@ class SVMReranker(BaseNodePostprocessor):
         core = SVMIndex.from_embeddings(
             vectors, [n.node_id for n in nodes], mode=self.mode, **self.params
         )
-        hits = core.search(query, k=self.top_n, negatives=self._negatives)
+        hits = core.search(
+            query, k=self.top_n, negatives=self._negatives, score_threshold=self.score_threshold
+        )
         by_id = {n.node_id: n for n in nodes}
         return [_scored_node(by_id[h.id], h) for h in hits]
 

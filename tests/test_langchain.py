@@ -34,7 +34,7 @@ def embedding() -> BagOfWordsEmbeddings:
 
 @pytest.fixture
 def retriever(embedding: BagOfWordsEmbeddings) -> SVMRetriever:
-    return SVMRetriever.from_documents(corpus(), embedding, k=4)
+    return SVMRetriever.from_documents(corpus(), embedding, k=4, mode="svm")
 
 
 def _core_hits(retriever: SVMRetriever, query: str, k: int, mode: str, **options):
@@ -114,7 +114,7 @@ def test_scoring_parameters_per_call(retriever):
 
 
 def test_index_parameters_from_the_constructor(embedding):
-    retriever = SVMRetriever.from_documents(corpus(), embedding, C=10.0)
+    retriever = SVMRetriever.from_documents(corpus(), embedding, C=10.0, mode="svm")
     assert retriever.index.params.C == 10.0
     docs = retriever.invoke(QUERY, k=12)
     hits = _core_hits(retriever, QUERY, 12, "svm", C=10.0)
@@ -131,7 +131,9 @@ def test_ids_and_metadata_are_kept_and_never_shared(embedding):
     assert {d.id for d in first} == {f"t{i}" for i in range(12)}
     for doc in first:
         stored = before[int(doc.id[1:])]
-        assert {k: v for k, v in doc.metadata.items() if not k.endswith("_score")} == stored
+        assert {
+            k: v for k, v in doc.metadata.items() if not k.endswith("_score") and k != "relevance"
+        } == stored
     # The caller's documents got no score keys.
     assert all("svm_score" not in d.metadata for d in docs)
     # Mutating a returned document changes nothing stored.
@@ -152,7 +154,7 @@ def test_from_texts_ids_metadatas_and_generated_ids(embedding):
     assert ids[0] == "x" and ids[2] == "z" and len(ids[1]) == 36  # a UUID
     got = {d.id: d for d in retriever.invoke("beta", k=3)}
     assert got["x"].metadata["a"] == 1 and got["z"].metadata["c"] == 3
-    assert set(got[ids[1]].metadata) == {"knn_score", "svm_score", "hybrid_score"}
+    assert set(got[ids[1]].metadata) == {"knn_score", "svm_score", "hybrid_score", "relevance"}
 
 
 def test_from_documents_keeps_ids_and_fills_missing_ones(embedding):
@@ -436,3 +438,14 @@ def test_unknown_options_and_parameters_are_refused(retriever, embedding):
         SVMRetriever.from_texts(["a", "b"], embedding, ids=["same", "same"])
     with pytest.raises(TypeError, match="a mix"):
         retriever.invoke(QUERY, positives=[Document("x"), "t1"])
+
+
+def test_score_threshold_on_calibrated_relevance(retriever):
+    docs = retriever.invoke(QUERY, k=12, score_threshold=0.0)
+    assert len(docs) == 12 and all(0.0 <= d.metadata["relevance"] <= 1.0 for d in docs)
+    cut = sorted(d.metadata["relevance"] for d in docs)[6]
+    kept = retriever.invoke(QUERY, k=12, score_threshold=cut)
+    assert kept and all(d.metadata["relevance"] >= cut for d in kept) and len(kept) < 12
+    assert retriever.invoke(QUERY, score_threshold=1.0) == []
+    with pytest.raises(ValueError, match="score_threshold"):
+        retriever.invoke(QUERY, score_threshold=1.5)

@@ -41,13 +41,13 @@ def test_round_trip_gives_the_same_results_and_settings(retriever, tmp_path):
 def test_settings_live_under_their_own_key_and_others_are_kept(retriever, tmp_path):
     retriever.index.save(tmp_path / "idx", extra={"llama_index": {"similarity_top_k": 7}})
     loaded = SVMRetriever.load(tmp_path / "idx", BagOfWordsEmbeddings())
-    assert (loaded.k, loaded.mode) == (4, "svm")  # nothing saved by LangChain: the defaults
+    assert (loaded.k, loaded.mode) == (4, "knn")  # nothing saved by LangChain: the defaults
     loaded.save(tmp_path / "idx")
     extra = SVMIndex.load(tmp_path / "idx").extra
     assert extra["llama_index"] == {"similarity_top_k": 7}
     assert extra["langchain"] == {
         "k": 4,
-        "mode": "svm",
+        "mode": "knn",
         "batch_size": loaded.batch_size,
         "embedding": "BagOfWordsEmbeddings",
     }

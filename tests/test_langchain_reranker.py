@@ -19,7 +19,7 @@ from svm_retrievers import SVMIndex
 from svm_retrievers.langchain import SVMReranker, SVMRerankingRetriever
 
 QUERY = "which svm ranks documents for a query"
-SCORES = ("knn_score", "svm_score", "hybrid_score", "relevance_score")
+SCORES = ("knn_score", "svm_score", "hybrid_score", "relevance", "relevance_score")
 
 
 @pytest.fixture
@@ -92,8 +92,10 @@ def test_background_adds_negatives(store, embedding):
         "a query for the documents",
     ]
     candidates = store.similarity_search(QUERY, k=8)
-    plain = SVMReranker(embedding=embedding, top_n=8).compress_documents(candidates, QUERY)
-    reranker = SVMReranker(embedding=embedding, top_n=8, background=background)
+    plain = SVMReranker(embedding=embedding, top_n=8, mode="svm").compress_documents(
+        candidates, QUERY
+    )
+    reranker = SVMReranker(embedding=embedding, top_n=8, mode="svm", background=background)
     with_bg = reranker.compress_documents(candidates, QUERY)
     vectors = np.array([embedding.embed_query(t) for t in background])
     hits = _core(embedding, candidates, QUERY, 8, "svm", negatives=vectors)
@@ -106,7 +108,7 @@ def test_background_adds_negatives(store, embedding):
     reranker.compress_documents(candidates, QUERY)
     assert all(background[0] not in call for call in embedding.document_calls)
     # Vectors work too.
-    by_vectors = SVMReranker(embedding=embedding, top_n=8, background=vectors)
+    by_vectors = SVMReranker(embedding=embedding, top_n=8, mode="svm", background=vectors)
     assert by_vectors.compress_documents(candidates, QUERY) == with_bg
 
 

@@ -35,7 +35,9 @@ def model() -> HashEmbedding:
 
 @pytest.fixture
 def retriever(model: HashEmbedding) -> SVMRetriever:
-    return SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model, similarity_top_k=3)
+    return SVMRetriever.from_defaults(
+        nodes=corpus_nodes(), embed_model=model, similarity_top_k=3, mode="svm"
+    )
 
 
 def ids(results) -> list[str]:
@@ -443,3 +445,13 @@ def test_offline_embedder_is_persisted_with_the_index(tmp_path):
     loaded = SVMRetriever.from_persist_dir(tmp_path / "svm")  # the saved embedder is used
     got = [(n.node.node_id, n.score) for n in loaded.retrieve("red fruit")]
     assert got == [(n.node.node_id, n.score) for n in retriever.retrieve("red fruit")]
+
+
+def test_score_threshold_on_calibrated_relevance(model):
+    loose = SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model, similarity_top_k=3)
+    results = loose.retrieve("a programming language for code")
+    assert all(0.0 <= r.node.metadata["relevance"] <= 1.0 for r in results)
+    strict = SVMRetriever.from_defaults(
+        nodes=corpus_nodes(), embed_model=model, similarity_top_k=3, score_threshold=1.0
+    )
+    assert strict.retrieve("a programming language for code") == []

@@ -86,13 +86,13 @@ def test_precomputed_query_embedding(model):
 def test_background_negatives_change_the_svm_and_are_never_returned(model):
     query = "trees"
     background = [model.vector(t) for t in ["apple trees orchards", "forest trees wildlife"]]
-    plain = SVMReranker(embed_model=model, top_n=10).postprocess_nodes(
+    plain = SVMReranker(embed_model=model, top_n=10, mode="svm").postprocess_nodes(
         candidates(), query_str=query
     )
-    with_bg = SVMReranker(embed_model=model, top_n=10, negatives=background).postprocess_nodes(
-        candidates(), query_str=query
-    )
-    hits = core_hits(model, corpus_nodes(), query, 10, negatives=np.array(background))
+    with_bg = SVMReranker(
+        embed_model=model, top_n=10, mode="svm", negatives=background
+    ).postprocess_nodes(candidates(), query_str=query)
+    hits = core_hits(model, corpus_nodes(), query, 10, mode="svm", negatives=np.array(background))
     assert ids(with_bg) == [h.id for h in hits]
     assert [r.score for r in with_bg] == pytest.approx([h.score for h in hits], abs=1e-9)
     assert [r.score for r in with_bg] != pytest.approx([r.score for r in plain])

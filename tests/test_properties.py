@@ -69,7 +69,7 @@ def test_hits_are_finite_sorted_complete_and_min_k_n(data, k, mode, params):
     assert len({h.id for h in hits}) == len(hits)
     for h in hits:
         scores = h.scores()
-        assert set(scores) == {"knn_score", "svm_score", "hybrid_score"}
+        assert set(scores) == {"knn_score", "svm_score", "hybrid_score", "relevance"}
         assert all(type(v) is float and np.isfinite(v) for v in [h.score, *scores.values()])
         assert h.score == scores[f"{mode}_score"]
         assert -1 - 1e-5 <= h.knn_score <= 1 + 1e-5
