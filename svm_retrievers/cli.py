@@ -134,19 +134,27 @@ def _read_jsonl(
     metas: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")  # decoded line by line: a bad byte is reported with its line
     except OSError as exc:
         msg = f"cannot read {str(path)!r}: {exc}"
         raise CLIError(msg) from exc
     with handle:
-        for lineno, line in enumerate(handle, start=1):
+        for lineno, raw in enumerate(handle, start=1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                msg = f"{where}: not valid UTF-8 (byte {exc.start + 1} of the line)"
+                raise CLIError(msg) from exc
             if not line.strip():
                 continue
-            where = f"{path}:{lineno}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 msg = f"{where}: malformed JSON ({exc.msg} at column {exc.colno})"
+                raise CLIError(msg) from exc
+            except RecursionError as exc:
+                msg = f"{where}: JSON nested too deeply"
                 raise CLIError(msg) from exc
             if not isinstance(obj, dict):
                 msg = f"{where}: expected a JSON object, got {type(obj).__name__}"
@@ -161,6 +169,9 @@ def _read_jsonl(
                 msg = f"{where}: the id field {id_field!r} must be a string or an integer"
                 raise CLIError(msg)
             doc_id = str(raw_id)
+            if not doc_id:
+                msg = f"{where}: the id field {id_field!r} is an empty string"
+                raise CLIError(msg)
             if doc_id in seen:
                 msg = f"{where}: duplicate id {doc_id!r} (first on line {seen[doc_id]})"
                 raise CLIError(msg)
@@ -251,7 +262,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     extra = {"cli": {"source": str(source), "embedder": args.embedder}}
     try:
         index.save(out, extra=extra)
-    except (OSError, ValueError) as exc:
+    except (OSError, TypeError, ValueError) as exc:  # TypeError: NaN metadata, lone surrogates
         msg = f"cannot save the index to {str(out)!r}: {exc}"
         raise CLIError(msg) from exc
     print(

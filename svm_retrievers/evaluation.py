@@ -186,7 +186,9 @@ def paired_permutation_test(
 
 
 # ---------------------------------------------------------------------- embeddings
-def _load_embeddings(directory: str | Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+def _load_embeddings(
+    directory: str | Path, n_docs: int, n_queries: int
+) -> tuple[np.ndarray, np.ndarray]:
     root = Path(directory)
     out = []
     for name, rows in (("corpus.npy", n_docs), ("queries.npy", n_queries)):
@@ -264,9 +266,15 @@ def evaluate(
         msg = f"n_jobs must be a positive integer, got {n_jobs!r}"
         raise ValueError(msg)
     data = load_beir(dataset_dir)
-    keep = [i for i, q in enumerate(data.query_ids) if any(g >= 1 for g in data.qrels.get(q, {}).values())]
+    keep = [
+        i
+        for i, q in enumerate(data.query_ids)
+        if any(g >= 1 for g in data.qrels.get(q, {}).values())
+    ]
     if embeddings is not None:
-        doc_vecs, query_vecs = _load_embeddings(embeddings, len(data.corpus_ids), len(data.query_ids))
+        doc_vecs, query_vecs = _load_embeddings(
+            embeddings, len(data.corpus_ids), len(data.query_ids)
+        )
         source = str(embeddings)
     elif embedder is not None:
         doc_vecs, query_vecs = _embed(embedder, data.corpus_texts, data.query_texts)
@@ -306,7 +314,9 @@ def evaluate(
         entry: dict[str, Any] = {m: float(table[mode][m].mean()) for m in METRICS}
         entry["delta"] = {m: float(table[mode][m].mean() - table["knn"][m].mean()) for m in METRICS}
         entry["p_value"] = {
-            m: paired_permutation_test(table[mode][m], table["knn"][m], n_resamples=n_resamples, seed=seed)
+            m: paired_permutation_test(
+                table[mode][m], table["knn"][m], n_resamples=n_resamples, seed=seed
+            )
             for m in METRICS
         }
         if per_query:
@@ -328,7 +338,9 @@ def evaluate(
 def _check_mode_available(mode: str) -> None:
     from .index import Scores
 
-    probe = Scores(ids=[], knn=np.zeros(0), svm=np.zeros(0), hybrid=np.zeros(0), positive_svm=np.zeros(0))
+    probe = Scores(
+        ids=[], knn=np.zeros(0), svm=np.zeros(0), hybrid=np.zeros(0), positive_svm=np.zeros(0)
+    )
     try:
         probe.by_mode(mode)
     except (KeyError, ValueError):

@@ -7,13 +7,15 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from . import solvers
 from .params import ScoringParams
 from .scoring import fuse, top_k
-from .solvers import SVMProblem, SVMSolution, get_solver
+from .solvers import SVMProblem, SVMSolution, get_batch_solver, get_solver
 from .validation import check_ids, check_k, check_matrix, check_optional_list, check_vector
 
 Where = Callable[[Mapping[str, Any]], bool] | Mapping[str, Any]
@@ -293,6 +295,13 @@ class SVMIndex:
                 if clash:
                     msg = f"ids already in the index: {clash[:5]!r}"
                     raise ValueError(msg)
+            if self._dim is not None and matrix.shape[1] != self._dim:
+                # checked again under the lock: a concurrent first add may have set the dim
+                msg = (
+                    f"vectors has dimension {matrix.shape[1]} (shape {matrix.shape}), but the"
+                    f" index has dimension {self._dim}"
+                )
+                raise ValueError(msg)
             if self._dim is None:
                 self._dim = matrix.shape[1]
                 base = np.zeros((0, self._dim), dtype=self._dtype)
@@ -398,8 +407,9 @@ class SVMIndex:
         if requests[0].rows is not None and requests[0].rows.size == 0:
             return [[] for _ in requests]  # the ids/where restriction left no candidates
         results: list[list[Hit]] = []
-        for req in requests:
-            knn, svm, hybrid, _ = self._score(snap, req, p)
+        for req, (knn, svm, hybrid, _) in zip(
+            requests, self._score_many(snap, requests, p), strict=True
+        ):
             results.append(self._hits(snap, req, (knn, svm, hybrid), p.mode, k))
         return results
 
@@ -543,27 +553,67 @@ class SVMIndex:
             rows = sorted({snap.row_of[i] for i in wanted})
         if where is not None:
             predicate = _as_predicate(where)
-            rows = [r for r in rows if predicate(snap.metadatas[r])]
+            rows = [r for r in rows if predicate(MappingProxyType(snap.metadatas[r]))]
         return np.fromiter((r for r in rows if r not in exclude), dtype=np.int64)
 
     def _score(
         self, snap: _Snapshot, req: _Request, p: ScoringParams
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]:
         matrix = snap.vectors
-        dtype = matrix.dtype
         cand = matrix if req.rows is None else matrix[req.rows]
-        knn = (cand @ req.query.astype(dtype, copy=False)).astype(np.float64)
+        knn = (cand @ req.query.astype(matrix.dtype, copy=False)).astype(np.float64)
+        problem, sampled = self._problem(snap, req, p, knn)
+        solution = get_solver(p.solver)(problem)
+        return self._finish(cand, knn, solution, sampled, p)
 
+    def _score_many(
+        self, snap: _Snapshot, reqs: list[_Request], p: ScoringParams
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]]:
+        """:meth:`_score` for requests sharing their candidates, with matrix-matrix products.
+
+        Used when the solver has a batch form and the candidates hold at least
+        ``solvers.BATCH_MIN_ELEMENTS`` elements; the results then equal per-request scoring up
+        to floating-point rounding (a product over 32 queries rounds differently from one
+        over 1). Otherwise each request is scored on its own.
+        """
+        batch = get_batch_solver(p.solver)
+        matrix = snap.vectors
+        rows = reqs[0].rows
+        n_cand = matrix.shape[0] if rows is None else rows.size
+        if (
+            len(reqs) < 2
+            or batch is None
+            or n_cand * matrix.shape[1] < solvers.BATCH_MIN_ELEMENTS
+            or any(r.rows is not rows for r in reqs)
+        ):
+            return [self._score(snap, req, p) for req in reqs]
+        cand = matrix if rows is None else matrix[rows]
+        queries = np.stack([r.query for r in reqs], axis=1).astype(matrix.dtype)
+        knn_all = (cand @ queries).astype(np.float64)
+        knns = [np.ascontiguousarray(knn_all[:, j]) for j in range(len(reqs))]
+        del knn_all
+        built = [self._problem(snap, req, p, knn) for req, knn in zip(reqs, knns, strict=True)]
+        solutions = batch([problem for problem, _ in built])
+        return [
+            self._finish(cand, knn, solution, sampled, p)
+            for knn, solution, (_, sampled) in zip(knns, solutions, built, strict=True)
+        ]
+
+    @staticmethod
+    def _problem(
+        snap: _Snapshot, req: _Request, p: ScoringParams, knn: np.ndarray
+    ) -> tuple[SVMProblem, bool]:
+        """The SVM training problem of ``req`` and whether its negatives were sampled."""
         train_rows = req.rows
         sampled = False
-        n_cand = cand.shape[0]
+        n_cand = knn.shape[0]
         if p.max_negatives is not None and n_cand > p.max_negatives:
             rng = np.random.default_rng(p.random_state)
             picked = np.sort(rng.choice(n_cand, size=p.max_negatives, replace=False))
             train_rows = picked if req.rows is None else req.rows[picked]
             sampled = True
         problem = SVMProblem(
-            matrix=matrix,
+            matrix=snap.vectors,
             rows=train_rows,
             positives=req.positives,
             extra_negatives=req.extra_negatives,
@@ -574,11 +624,21 @@ class SVMIndex:
             knn_scores=None if sampled else knn,
             cache=snap.cache if train_rows is None else {},
         )
-        solution = get_solver(p.solver)(problem)
+        return problem, sampled
+
+    @staticmethod
+    def _finish(
+        cand: np.ndarray,
+        knn: np.ndarray,
+        solution: SVMSolution,
+        sampled: bool,
+        p: ScoringParams,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]:
+        """SVM and hybrid scores of the candidates from a solved hyperplane."""
         if solution.row_scores is not None and not sampled:
             svm = np.asarray(solution.row_scores, dtype=np.float64)
         else:
-            svm = (cand @ solution.coef.astype(dtype)).astype(np.float64) + solution.intercept
+            svm = (cand @ solution.coef.astype(cand.dtype)).astype(np.float64) + solution.intercept
         hybrid = fuse(knn, svm, alpha=p.alpha, fusion=p.fusion)
         return knn, svm, hybrid, solution
 

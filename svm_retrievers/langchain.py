@@ -447,8 +447,13 @@ class SVMRetriever(BaseRetriever):
         """Save the index and these settings to the directory ``path`` (``.npy`` + JSON).
 
         The settings go under ``"langchain"`` in the index's ``extra``; other adapters'
-        keys already there are kept. The embedding model is not saved: pass it to :meth:`load`.
+        keys already there are kept. An embedder of :mod:`svm_retrievers.embeddings` (wrapped
+        by ``as_langchain``) is saved with the index; any other model must be passed to
+        :meth:`load` again.
         """
+        embedder = getattr(self.embedding, "embedder", None)
+        if hasattr(embedder, "to_state"):
+            self.index.embedder = embedder
         settings = {
             "k": self.k,
             "mode": self.mode,
@@ -461,15 +466,26 @@ class SVMRetriever(BaseRetriever):
     def load(
         cls,
         path: str | os.PathLike[str],
-        embedding: Embeddings,
+        embedding: Embeddings | None = None,
         *,
         k: int | None = None,
         mode: str | None = None,
         batch_size: int | None = None,
     ) -> SVMRetriever:
         """Load a retriever written by :meth:`save`; ``k``/``mode``/``batch_size`` override
-        the saved settings. ``embedding`` must be the model the index was built with."""
+        the saved settings. ``embedding`` must be the model the index was built with; it may
+        be left out when the index carries its own embedder (see :meth:`save`)."""
         index = SVMIndex.load(path)
+        if embedding is None:
+            if index.embedder is None:
+                msg = (
+                    f"the index at {str(path)!r} carries no embedder: pass embedding=, the"
+                    " model it was built with"
+                )
+                raise ValueError(msg)
+            from .embeddings.langchain import as_langchain
+
+            embedding = as_langchain(index.embedder)
         saved = index.extra.get("langchain", {})
         if not isinstance(saved, Mapping):
             msg = (

@@ -392,9 +392,13 @@ class SVMRetriever(BaseRetriever):
 
         Texts and metadata go to the core's payload; the rest of each node (class,
         relationships, excluded keys, templates) and the retriever's settings go to the
-        core's ``extra`` JSON under ``"llama_index"``. The embed model is not saved: give it
-        again to :meth:`from_persist_dir`.
+        core's ``extra`` JSON under ``"llama_index"``. An embedder of
+        :mod:`svm_retrievers.embeddings` (wrapped by ``as_llama_index``) is saved with the
+        index; any other embed model must be given again to :meth:`from_persist_dir`.
         """
+        embedder = getattr(self._embed_model, "embedder", None)
+        if hasattr(embedder, "to_state"):
+            self._index.embedder = embedder
         skeletons = {node_id: _node_skeleton(node) for node_id, node in self._nodes.items()}
         extra = {
             EXTRA_KEY: {
@@ -406,7 +410,7 @@ class SVMRetriever(BaseRetriever):
                 "nodes": skeletons,
             }
         }
-        self._index.save(path, extra=extra)
+        self._index.save(path, extra={**self._index.extra, **extra})
 
     @classmethod
     def from_persist_dir(
@@ -418,9 +422,14 @@ class SVMRetriever(BaseRetriever):
         """Load a retriever written by :meth:`persist`.
 
         ``overrides`` replace saved settings (``similarity_top_k``, ``mode``, ``filters``,
-        ``callback_manager``, ``verbose``).
+        ``callback_manager``, ``verbose``). Without ``embed_model``, the embedder saved with
+        the index is used, if there is one (else ``Settings.embed_model``).
         """
         core = SVMIndex.load(path)
+        if embed_model is None and core.embedder is not None:
+            from .embeddings.llama_index import as_llama_index
+
+            embed_model = as_llama_index(core.embedder)
         extra = (getattr(core, "extra", None) or {}).get(EXTRA_KEY)
         if not isinstance(extra, Mapping) or "nodes" not in extra:
             msg = (
@@ -496,7 +505,14 @@ def _node_skeleton(node: BaseNode) -> dict[str, Any]:
     return blob
 
 
-def _node_from_skeleton(saved: Mapping[str, Any], text: str, metadata: dict[str, Any]) -> BaseNode:
+def _node_from_skeleton(saved: Any, text: str, metadata: dict[str, Any]) -> BaseNode:
+    if (
+        not isinstance(saved, Mapping)
+        or not isinstance(saved.get("__type__"), str)
+        or not isinstance(saved.get("__data__"), Mapping)
+    ):
+        msg = "a saved node must be a JSON object with '__type__' and '__data__'"
+        raise ValueError(msg)
     blob: dict[str, Any] = copy.deepcopy(dict(saved))
     data = blob["__data__"]
     data["metadata"] = metadata

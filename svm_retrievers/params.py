@@ -49,6 +49,9 @@ class ScoringParams:
         _check_int(self.max_iter, "max_iter", minimum=1)
         if self.random_state is not None:
             _check_int(self.random_state, "random_state", minimum=0)
+            if self.random_state > 2**32 - 1:
+                msg = f"random_state must be <= 2**32 - 1, got {self.random_state}"
+                raise ValueError(msg)
         check_unit_interval(self.alpha, "alpha")
         check_fusion(self.fusion)
         if self.max_negatives is not None:

@@ -21,15 +21,22 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .params import ScoringParams
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from .index import SVMIndex
@@ -57,7 +64,11 @@ def save_index(
     if root.exists() and not root.is_dir():
         msg = f"cannot save the index to {str(root)!r}: it exists and is not a directory"
         raise FileExistsError(msg)
-    if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).exists():
+    if (
+        root.is_dir()
+        and any(not _OWNED.match(c.name) for c in root.iterdir())
+        and not (root / MANIFEST).exists()
+    ):
         msg = (
             f"cannot save the index to {str(root)!r}: the directory is not empty and holds no"
             f" {MANIFEST}; refusing to write into a directory that is not an index"
@@ -68,12 +79,23 @@ def save_index(
     snap = index._snap
     metadatas = [dict(m) for m in snap.metadatas]
     _check_json("metadata", metadatas)
+    payload = {"ids": list(snap.ids), "texts": list(snap.texts), "metadatas": metadatas}
+    try:  # encoded before any file is written: a text that cannot be saved leaves no trace
+        payload_bytes = _dumps(payload)
+    except ValueError as exc:  # e.g. a lone surrogate ("\udc80") in a text or id
+        msg = f"ids and texts must be valid Unicode to be saved as UTF-8 JSON: {exc}"
+        raise TypeError(msg) from exc
     root.mkdir(parents=True, exist_ok=True)
+    with _dir_lock(root, exclusive=True):
+        _write_index(index, snap, payload_bytes, root, extra)
 
+
+def _write_index(
+    index: SVMIndex, snap: Any, payload_bytes: bytes, root: Path, extra: dict[str, Any]
+) -> None:
     files: dict[str, dict[str, Any]] = {}
     vectors_name = _write_npy(root, "vectors", np.ascontiguousarray(snap.vectors), files)
-    payload = {"ids": list(snap.ids), "texts": list(snap.texts), "metadatas": metadatas}
-    payload_name = _write_bytes(root, "payload", ".json", _dumps(payload), files)
+    payload_name = _write_bytes(root, "payload", ".json", payload_bytes, files)
 
     embedder_entry = None
     if index.embedder is not None:
@@ -114,6 +136,7 @@ def save_index(
         "files": files,
     }
     manifest["manifest_sha256"] = _sha256(_dumps(manifest))
+    _fsync_dir(root)  # the data files' renames are durable before the manifest names them
     tmp = root / f".tmp-{uuid.uuid4().hex}-{MANIFEST}"
     _write_durably(tmp, _dumps(manifest))
     os.replace(tmp, root / MANIFEST)
@@ -122,6 +145,30 @@ def save_index(
         if child.name != MANIFEST and child.name not in files and _OWNED.match(child.name):
             with contextlib.suppress(OSError):
                 child.unlink()
+
+
+@contextlib.contextmanager
+def _dir_lock(root: Path, *, exclusive: bool) -> Iterator[None]:
+    """An advisory ``flock`` on the index directory: savers exclusive, loaders shared.
+
+    Without it, one saver's clean-up removed the files (and temporaries) of another saver
+    running at the same time, leaving a manifest that names deleted files, and a loader could
+    find the files its manifest named already removed by a saver.
+    """
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    try:
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # file systems without flock: proceed unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
 
 
 def _write_npy(root: Path, stem: str, arr: np.ndarray, files: dict[str, dict[str, Any]]) -> str:
@@ -169,7 +216,6 @@ def _fsync_dir(path: Path) -> None:
 # ---------------------------------------------------------------------------------------- load
 def load_index(path: str | os.PathLike[str]) -> SVMIndex:
     """Read and fully validate an index saved by :func:`save_index`."""
-    from .index import SVMIndex
 
     root = Path(path)
     manifest_path = root / MANIFEST
@@ -179,6 +225,14 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
     if not manifest_path.is_file():
         msg = f"no saved index at {str(root)!r}: {MANIFEST} is missing"
         raise FileNotFoundError(msg)
+    with _dir_lock(root, exclusive=False):
+        return _read_index(root)
+
+
+def _read_index(root: Path) -> SVMIndex:
+    from .index import SVMIndex
+
+    manifest_path = root / MANIFEST
     size = manifest_path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
         raise IndexFormatError(
@@ -202,7 +256,11 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
     if version < 1:
         raise IndexFormatError(f"{MANIFEST}: unknown format_version {version}")
     claimed = manifest.pop("manifest_sha256", None)
-    if claimed != _sha256(_dumps(manifest)):
+    try:
+        actual = _sha256(_dumps(manifest))
+    except ValueError as exc:  # NaN or Infinity, which json.loads accepts and _dumps refuses
+        raise IndexFormatError(f"{MANIFEST} holds a value that is not valid JSON: {exc}") from exc
+    if claimed != actual:
         raise IndexFormatError(f"{MANIFEST} fails its checksum: it was edited or corrupted")
 
     files = _field(manifest, "files", dict)
@@ -228,12 +286,14 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
         _read_checked(root, _named_file(manifest, "payload", files), files), "payload"
     )
     ids, texts, metadatas = _check_payload(payload, count)
-    if not np.isfinite(vectors).all():
-        raise IndexFormatError("vectors contain NaN or infinite values")
-    if count and not np.allclose(
-        np.linalg.norm(vectors.astype(np.float64), axis=1), 1.0, atol=1e-3
-    ):
-        raise IndexFormatError("vectors are not L2-normalized: the file was altered")
+    # By blocks, so the checks need no full-size temporaries (loading holds one copy).
+    rows = max(1, (1 << 17) // dim)  # blocks of 128 Ki values (1 MiB as float64)
+    for start in range(0, count, rows):
+        block = vectors[start : start + rows].astype(np.float64)
+        if not np.isfinite(block).all():
+            raise IndexFormatError("vectors contain NaN or infinite values")
+        if not np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-3):
+            raise IndexFormatError("vectors are not L2-normalized: the file was altered")
 
     index = SVMIndex._from_stored(vectors, ids, texts, metadatas, params, dim)
     index.extra = extra
@@ -244,7 +304,7 @@ def load_index(path: str | os.PathLike[str]) -> SVMIndex:
 
 
 def _check_file_entry(root: Path, name: Any, entry: Any) -> None:
-    if not isinstance(name, str) or not _SAFE_NAME.match(name):
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
         raise IndexFormatError(
             f"{MANIFEST} names a file {name!r} outside the index's own file names"
         )
@@ -298,8 +358,10 @@ def _read_npy(
                 header = np.lib.format.read_array_header_2_0(fh)
             else:
                 raise ValueError(f"unsupported .npy version {major}")
-        except ValueError as exc:
-            raise IndexFormatError(f"{name} is not a valid .npy file: {exc}") from exc
+        # numpy parses the header with ast.literal_eval: a damaged header can raise
+        # SyntaxError, tokenize.TokenError, TypeError, ... as well as ValueError.
+        except Exception as exc:
+            raise IndexFormatError(f"{name} is not a valid .npy file: {exc!r}") from exc
         arr_shape, _fortran, arr_dtype = header
         offset = fh.tell()
     if arr_dtype.hasobject:
@@ -308,17 +370,22 @@ def _read_npy(
         raise IndexFormatError(f"{name} has dtype {arr_dtype}, the manifest says {dtype}")
     if shape is not None and tuple(arr_shape) != shape:
         raise IndexFormatError(f"{name} has shape {tuple(arr_shape)}, the manifest says {shape}")
-    expected = offset + int(np.prod(arr_shape, dtype=np.int64)) * arr_dtype.itemsize
+    if any(d < 0 for d in arr_shape):
+        raise IndexFormatError(f"{name} has a negative dimension in its shape {tuple(arr_shape)}")
+    # Python integers: an int64 product of a hostile shape can wrap around to a small size.
+    expected = offset + math.prod(arr_shape) * arr_dtype.itemsize
     actual = path.stat().st_size
     if actual != expected:
         raise IndexFormatError(
             f"{name} is {actual} bytes but its header implies {expected}: truncated"
         )
-    data = path.read_bytes()
-    if _sha256(data) != files[name]["sha256"]:
+    # Checksum by streaming, then read straight into the array: one copy of the data in memory.
+    if _file_sha256(path) != files[name]["sha256"]:
         raise IndexFormatError(f"{name} fails its checksum: the file is corrupted")
-    arr = np.load(io.BytesIO(data), allow_pickle=False)
-    return arr
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise IndexFormatError(f"{name} cannot be read as a .npy array: {exc}") from exc
 
 
 def _load_embedder(root: Path, entry: Any, files: dict[str, Any]) -> Any:

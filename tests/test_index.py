@@ -417,3 +417,23 @@ def test_filter_that_excludes_everything_returns_nothing(small):
     assert index.search_batch(np.ones((2, 12)), where={"group": 99}) == [[], []]
     scores = index.get_scores(np.ones(12), where={"group": 99})
     assert scores.ids == [] and scores.svm.shape == (0,)
+
+
+def test_where_predicate_cannot_modify_stored_metadata(small):
+    index, _, rng = small
+
+    def meddle(meta):
+        meta["group"] = 99
+        return True
+
+    with pytest.raises(TypeError):
+        index.search(rng.normal(size=12), where=meddle)
+    assert index.get("d0")[1]["group"] == 0
+
+
+def test_random_state_beyond_32_bits_is_refused_at_once(small):
+    index, _, _ = small
+    with pytest.raises(ValueError, match="random_state must be <= 2\\*\\*32 - 1"):
+        SVMIndex.from_embeddings(np.eye(3), random_state=2**32)
+    with pytest.raises(ValueError, match="random_state"):
+        index.search(np.ones(12), random_state=2**40)

@@ -73,3 +73,27 @@ def test_wrong_embedding_on_load_is_named(retriever, tmp_path):
         ValueError, match="BagOfWordsEmbeddings.embed_query returned vectors of dimension 64"
     ):
         loaded.invoke(QUERY)
+
+
+def test_offline_embedder_is_saved_with_the_index(tmp_path):
+    from svm_retrievers.embeddings import OfflineEmbedder
+    from svm_retrievers.embeddings.langchain import as_langchain
+
+    texts = [
+        "the wing produces lift at low speed",
+        "boundary layer transition on a flat plate",
+        "heat transfer in hypersonic flow",
+        "shock waves form ahead of a blunt body",
+        "the compressor blade vibrates at resonance",
+    ]
+    embedding = as_langchain(OfflineEmbedder(dim=4).fit(texts))
+    retriever = SVMRetriever.from_texts(texts, embedding, k=2)
+    retriever.save(tmp_path / "idx")
+    loaded = SVMRetriever.load(tmp_path / "idx")  # no embedding passed: the saved one is used
+    query = "lift of a wing"
+    assert [d.metadata for d in loaded.invoke(query)] == [
+        d.metadata for d in retriever.invoke(query)
+    ]
+    SVMRetriever.from_texts(texts, BagOfWordsEmbeddings()).save(tmp_path / "other")
+    with pytest.raises(ValueError, match="carries no embedder"):
+        SVMRetriever.load(tmp_path / "other")

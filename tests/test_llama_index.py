@@ -428,3 +428,18 @@ def test_init_checks_alignment_and_types(model):
         SVMRetriever.from_defaults(nodes=["text"], embed_model=model)
     with pytest.raises(TypeError, match="filters must be a MetadataFilters"):
         SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model, filters={"a": 1})
+
+
+def test_offline_embedder_is_persisted_with_the_index(tmp_path):
+    from svm_retrievers.embeddings import OfflineEmbedder
+    from svm_retrievers.embeddings.llama_index import as_llama_index
+
+    nodes = corpus_nodes()
+    embedder = OfflineEmbedder(dim=8).fit([n.get_content() for n in nodes])
+    retriever = SVMRetriever.from_defaults(
+        nodes=nodes, embed_model=as_llama_index(embedder), similarity_top_k=3
+    )
+    retriever.persist(tmp_path / "svm")
+    loaded = SVMRetriever.from_persist_dir(tmp_path / "svm")  # the saved embedder is used
+    got = [(n.node.node_id, n.score) for n in loaded.retrieve("red fruit")]
+    assert got == [(n.node.node_id, n.score) for n in retriever.retrieve("red fruit")]

@@ -1,19 +1,33 @@
 """Exemplar-SVM solvers: a name -> callable registry.
 
+``"newton"`` (the default, picked by ``"auto"``) is the exact finite Newton working-set solver;
 ``"liblinear"`` is scikit-learn's ``LinearSVC`` (the reference).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .base import SVMProblem, SVMSolution
 from .liblinear import solve_liblinear
+from .newton import solve_newton, solve_newton_batch
 
 SOLVERS: dict[str, Callable[[SVMProblem], SVMSolution]] = {
+    "newton": solve_newton,
     "liblinear": solve_liblinear,
 }
-DEFAULT_SOLVER = "liblinear"
+DEFAULT_SOLVER = "newton"
+
+BATCH_SOLVERS: dict[str, Callable[[Sequence[SVMProblem]], list[SVMSolution]]] = {
+    "newton": solve_newton_batch,
+}
+"""Solvers that also solve several problems over one matrix at once (matrix-matrix products)."""
+
+BATCH_MIN_ELEMENTS = 8_000_000
+"""``search_batch`` uses a batch solver only when the candidates hold at least this many
+elements (N * D). A product over many queries rounds differently from one over a single query,
+so batched scores equal per-query scores only up to float rounding; below this size batching
+gains nothing, and ``search_batch`` returns exactly what ``search`` returns."""
 
 
 def get_solver(name: str) -> Callable[[SVMProblem], SVMSolution]:
@@ -25,4 +39,22 @@ def get_solver(name: str) -> Callable[[SVMProblem], SVMSolution]:
         raise ValueError(msg) from None
 
 
-__all__ = ["DEFAULT_SOLVER", "SOLVERS", "SVMProblem", "SVMSolution", "get_solver"]
+def get_batch_solver(name: str) -> Callable[[Sequence[SVMProblem]], list[SVMSolution]] | None:
+    """The batch form of the solver registered as ``name``, or ``None`` if it has none."""
+    get_solver(name)
+    return BATCH_SOLVERS.get(DEFAULT_SOLVER if name == "auto" else name)
+
+
+__all__ = [
+    "BATCH_MIN_ELEMENTS",
+    "BATCH_SOLVERS",
+    "DEFAULT_SOLVER",
+    "SOLVERS",
+    "SVMProblem",
+    "SVMSolution",
+    "get_batch_solver",
+    "get_solver",
+    "solve_liblinear",
+    "solve_newton",
+    "solve_newton_batch",
+]

@@ -1,0 +1,266 @@
+"""The exact Newton solver against the reference (scikit-learn's LinearSVC) on small problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.synthetic import clustered_unit, queries_like, random_unit
+from svm_retrievers import SVMIndex
+from svm_retrievers import solvers as svm_solvers
+from svm_retrievers.solvers import (
+    DEFAULT_SOLVER,
+    SVMProblem,
+    SVMSolution,
+    get_batch_solver,
+    get_solver,
+    newton,
+    solve_liblinear,
+    solve_newton,
+    solve_newton_batch,
+)
+
+DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+
+
+def make_problem(
+    matrix: np.ndarray,
+    query: np.ndarray,
+    *,
+    rows: np.ndarray | None = None,
+    positives: np.ndarray | None = None,
+    negatives: np.ndarray | None = None,
+    C: float = 0.1,
+    max_iter: int = 10000,
+    cache: dict | None = None,
+) -> SVMProblem:
+    """The problem the index builds for ``query`` (query first among the positives)."""
+    q = np.asarray(query, dtype=np.float64)
+    pos = q[None, :] if positives is None else np.vstack([q[None, :], positives])
+    cand = matrix if rows is None else matrix[rows]
+    return SVMProblem(
+        matrix=matrix,
+        rows=rows,
+        positives=pos,
+        extra_negatives=np.zeros((0, matrix.shape[1])) if negatives is None else negatives,
+        C=C,
+        max_iter=max_iter,
+        knn_scores=(cand @ q.astype(matrix.dtype)).astype(np.float64),
+        cache={} if cache is None else cache,
+    )
+
+
+def top10(scores: np.ndarray) -> list[int]:
+    return list(np.argsort(-scores, kind="stable")[:10])
+
+
+def assert_matches_reference(problem: SVMProblem, solution: SVMSolution | None = None) -> None:
+    """Same top-10 and decision values as LinearSVC (1e-3 in float32 storage, 1e-6 in float64)."""
+    ref = solve_liblinear(problem)
+    got = solve_newton(problem) if solution is None else solution
+    assert got.converged
+    assert got.row_scores is not None
+    n_rows = problem.n_negative - problem.extra_negatives.shape[0]
+    assert got.row_scores.shape == (n_rows,)
+    tol = 1e-3 if problem.matrix.dtype == np.float32 else 1e-6
+    np.testing.assert_allclose(got.row_scores, ref.row_scores, rtol=0, atol=tol)
+    assert top10(got.row_scores) == top10(ref.row_scores)
+    # The returned row scores are the hyperplane's decision values.
+    cand = problem.negatives_view().astype(np.float64)
+    np.testing.assert_allclose(cand @ got.coef + got.intercept, got.row_scores, atol=1e-5)
+    np.testing.assert_allclose(got.coef, ref.coef, atol=10 * tol)
+    assert got.intercept == pytest.approx(ref.intercept, abs=10 * tol)
+
+
+@pytest.fixture(scope="module")
+def clustered() -> np.ndarray:
+    return clustered_unit(1500, 96, n_clusters=12, seed=3)
+
+
+@pytest.fixture(scope="module")
+def uniform() -> np.ndarray:
+    return random_unit(800, 64, seed=4)
+
+
+def test_newton_is_the_default() -> None:
+    assert DEFAULT_SOLVER == "newton"
+    assert get_solver("auto") is solve_newton
+    assert get_solver("liblinear") is solve_liblinear
+    assert get_batch_solver("auto") is solve_newton_batch
+    assert get_batch_solver("liblinear") is None
+
+
+@pytest.mark.parametrize("C", [0.01, 0.1, 1.0, 10.0])
+def test_random_data_matches_reference(uniform: np.ndarray, C: float) -> None:
+    for query in queries_like(uniform, 2, seed=5):
+        assert_matches_reference(make_problem(uniform, query, C=C))
+
+
+@pytest.fixture(params=["mean", "pca"])
+def warm_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both warm starts: the mean alone (small problems) and the cached principal subspace."""
+    if request.param == "pca":
+        monkeypatch.setattr(newton, "_SUBSPACE_MIN_ELEMENTS", 0)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("C", [0.1, 1.0])
+def test_clustered_data_matches_reference(clustered: np.ndarray, C: float, warm_start: str) -> None:
+    cache: dict = {}
+    for query in queries_like(clustered, 3, seed=6):
+        assert_matches_reference(make_problem(clustered, query, C=C, cache=cache))
+    # The per-corpus warm-start quantities are cached (rows=None) when they are computed.
+    assert bool(cache) == (warm_start == "pca")
+
+
+def test_subset_equals_index_of_that_subset(clustered: np.ndarray) -> None:
+    """A candidate subset is solved with exactly the arithmetic of an index holding only it."""
+    rows = np.arange(0, clustered.shape[0], 3)
+    query = queries_like(clustered, 1, seed=18)[0]
+    subset = solve_newton(make_problem(clustered, query, rows=rows))
+    alone = solve_newton(make_problem(np.ascontiguousarray(clustered[rows]), query))
+    np.testing.assert_array_equal(subset.row_scores, alone.row_scores)
+    np.testing.assert_array_equal(subset.coef, alone.coef)
+
+
+def test_float64_storage_matches_to_1e_6(clustered: np.ndarray) -> None:
+    matrix = clustered.astype(np.float64)
+    for query in queries_like(matrix, 2, seed=7):
+        assert_matches_reference(make_problem(matrix, query))
+
+
+def test_query_equal_to_a_document(clustered: np.ndarray) -> None:
+    assert_matches_reference(make_problem(clustered, clustered[17].astype(np.float64)))
+
+
+def test_extra_positives_and_negatives(clustered: np.ndarray) -> None:
+    query = queries_like(clustered, 1, seed=8)[0]
+    positives = clustered[[3, 40, 41]].astype(np.float64)
+    negatives = queries_like(clustered, 4, seed=9)
+    rows = np.setdiff1d(np.arange(clustered.shape[0]), [3, 40, 41])
+    assert_matches_reference(make_problem(clustered, query, rows=rows, positives=positives))
+    assert_matches_reference(make_problem(clustered, query, negatives=negatives))
+    assert_matches_reference(
+        make_problem(clustered, query, rows=rows, positives=positives, negatives=negatives)
+    )
+
+
+def test_row_subsets(clustered: np.ndarray) -> None:
+    rng = np.random.default_rng(10)
+    query = queries_like(clustered, 1, seed=11)[0]
+    for size in (1, 2, 30, 700):
+        rows = np.sort(rng.choice(clustered.shape[0], size=size, replace=False))
+        assert_matches_reference(make_problem(clustered, query, rows=rows))
+
+
+def test_max_iter_is_honoured(clustered: np.ndarray) -> None:
+    query = queries_like(clustered, 1, seed=12)[0]
+    capped = solve_newton(make_problem(clustered, query, max_iter=1))
+    assert capped.n_iter <= 1
+    assert not capped.converged
+    assert capped.row_scores is not None and np.isfinite(capped.row_scores).all()
+    full = solve_newton(make_problem(clustered, query))
+    assert full.converged and full.n_iter > 1
+
+
+def test_deterministic(clustered: np.ndarray) -> None:
+    query = queries_like(clustered, 1, seed=13)[0]
+    a = solve_newton(make_problem(clustered, query))
+    b = solve_newton(make_problem(clustered, query, cache={}))
+    np.testing.assert_array_equal(a.coef, b.coef)
+    np.testing.assert_array_equal(a.row_scores, b.row_scores)
+    assert a.intercept == b.intercept
+
+
+def test_does_not_modify_inputs(clustered: np.ndarray) -> None:
+    matrix = clustered.copy()
+    matrix.setflags(write=False)
+    query = queries_like(clustered, 1, seed=14)[0]
+    problem = make_problem(matrix, query)
+    positives = problem.positives.copy()
+    solve_newton(problem)
+    np.testing.assert_array_equal(problem.positives, positives)
+    np.testing.assert_array_equal(matrix, clustered)
+
+
+def test_batch_equals_single(clustered: np.ndarray) -> None:
+    cache: dict = {}
+    queries = queries_like(clustered, 5, seed=15)
+    problems = [make_problem(clustered, q, cache=cache) for q in queries]
+    batch = solve_newton_batch(problems)
+    for problem, got in zip(problems, batch, strict=True):
+        single = solve_newton(problem)
+        assert got.converged
+        np.testing.assert_allclose(got.row_scores, single.row_scores, atol=1e-5)
+        assert top10(got.row_scores) == top10(single.row_scores)
+    # Problems over different rows are solved one by one, with the same answers.
+    mixed = [problems[0], make_problem(clustered, problems[1].positives[0], rows=np.arange(900))]
+    for problem, got in zip(mixed, solve_newton_batch(mixed), strict=True):
+        np.testing.assert_allclose(got.row_scores, solve_newton(problem).row_scores, atol=1e-5)
+
+
+def test_index_search_batch_equals_search(
+    clustered: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = SVMIndex.from_embeddings(clustered)
+    queries = queries_like(clustered, 6, seed=16)
+    # Below the size threshold search_batch scores query by query: exactly equal hits.
+    assert index.search_batch(queries[:3], k=10) == [index.search(q, k=10) for q in queries[:3]]
+    # The batched path (matrix-matrix products) equals it up to float rounding.
+    monkeypatch.setattr(svm_solvers, "BATCH_MIN_ELEMENTS", 0)
+    calls: list[int] = []
+
+    def counting(problems: list[SVMProblem]) -> list[SVMSolution]:
+        calls.append(len(problems))
+        return solve_newton_batch(problems)
+
+    monkeypatch.setitem(svm_solvers.BATCH_SOLVERS, "newton", counting)
+    for mode in ("svm", "hybrid"):
+        batch = index.search_batch(queries, k=10, mode=mode)
+        for query, hits in zip(queries, batch, strict=True):
+            single = index.search(query, k=10, mode=mode)
+            assert [h.id for h in hits] == [h.id for h in single]
+            for a, b in zip(hits, single, strict=True):
+                assert a.svm_score == pytest.approx(b.svm_score, abs=1e-5)
+                assert a.knn_score == pytest.approx(b.knn_score, abs=1e-6)
+    assert calls == [6, 6]
+    # With explicit negatives and a candidate subset the batch path gives the same results.
+    ids = index.ids[:1000]
+    batch = index.search_batch(queries[:3], k=5, ids=ids, negatives=["1200", "1300"])
+    for query, hits in zip(queries[:3], batch, strict=True):
+        single = index.search(query, k=5, ids=ids, negatives=["1200", "1300"])
+        assert [h.id for h in hits] == [h.id for h in single]
+    assert calls[-1] == 3
+
+
+def test_index_default_solver_agrees_with_liblinear(clustered: np.ndarray) -> None:
+    index = SVMIndex.from_embeddings(clustered[:600])
+    query = queries_like(clustered, 1, seed=17)[0]
+    fast = index.get_scores(query, positives=["5"])
+    ref = index.get_scores(query, positives=["5"], solver="liblinear")
+    np.testing.assert_allclose(fast.svm, ref.svm, atol=1e-3)
+    np.testing.assert_allclose(fast.positive_svm, ref.positive_svm, atol=1e-3)
+    assert top10(fast.svm) == top10(ref.svm)
+
+
+def _real(collection: str, model: str) -> tuple[np.ndarray, np.ndarray]:
+    folder = DATA / collection / "embeddings" / model
+    if not (folder / "corpus.npy").exists():
+        pytest.skip(f"shared data not found at {folder}")
+    return np.load(folder / "corpus.npy"), np.load(folder / "queries.npy")
+
+
+@pytest.mark.parametrize(
+    ("collection", "model", "n_docs"),
+    [("cranfield", "minilm", None), ("cranfield", "e5small", None), ("scifact", "minilm", 2500)],
+)
+def test_real_embeddings_match_reference(
+    collection: str, model: str, n_docs: int | None, warm_start: str
+) -> None:
+    corpus, queries = _real(collection, model)
+    matrix = np.ascontiguousarray(corpus[:n_docs], dtype=np.float32)
+    cache: dict = {}
+    for query in queries[:3].astype(np.float64):
+        assert_matches_reference(make_problem(matrix, query, cache=cache))
