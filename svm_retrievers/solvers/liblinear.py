@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from .base import SVMProblem, SVMSolution
 
@@ -21,6 +20,8 @@ def solve_liblinear(problem: SVMProblem) -> SVMSolution:
     it is the reference the fast solvers are tested against, not the fast path.
     """
     negatives = problem.negatives_view()
+    from sklearn.svm import LinearSVC  # imported on use: it makes `import svm_retrievers` slow
+
     x = np.vstack(
         [
             problem.positives.astype(np.float64, copy=False),

@@ -98,6 +98,7 @@ class _State:
         feats = np.concatenate(
             [pos_scores[idx], cached[idx].astype(np.float64), np.ones((idx.size, 1))], axis=1
         )
+        assert self.head_feats is not None
         return np.concatenate([self.head_feats[active[:h]], feats @ self.to_basis])
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
