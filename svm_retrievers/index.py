@@ -695,23 +695,44 @@ class SVMIndex:
             order = positions[top_k(ranking[positions], k)]
         else:
             order = top_k(ranking, k)
-        hits = []
-        for rank, pos in enumerate(order, start=1):
+
+        def payload(pos: int) -> tuple[str, str | None, Mapping[str, Any]]:
             row = int(rows[pos])
-            hits.append(
-                Hit(
-                    id=snap.ids[row],
-                    score=float(ranking[pos]),
-                    knn_score=float(knn[pos]),
-                    svm_score=float(svm[pos]),
-                    hybrid_score=float(hybrid[pos]),
-                    rank=rank,
-                    text=snap.texts[row],
-                    metadata=copy.deepcopy(dict(snap.metadatas[row])),
-                    relevance=float(rel[pos]),
-                )
+            return snap.ids[row], snap.texts[row], snap.metadatas[row]
+
+        return build_hits(order, ranking, (knn, svm, hybrid), rel, payload)
+
+
+def build_hits(
+    order: np.ndarray,
+    ranking: np.ndarray,
+    scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+    relevance: np.ndarray | None,
+    payload: Callable[[int], tuple[str, str | None, Mapping[str, Any]]],
+) -> list[Hit]:
+    """Hits for the candidate positions ``order`` (best first), every score a Python float.
+
+    ``scores`` are the kNN, SVM and hybrid vectors over the candidates; ``payload(pos)`` gives
+    a candidate's ``(id, text, metadata)``; metadata is deep-copied into the hit.
+    """
+    knn, svm, hybrid = scores
+    hits = []
+    for rank, pos in enumerate(order, start=1):
+        doc_id, text, metadata = payload(int(pos))
+        hits.append(
+            Hit(
+                id=doc_id,
+                score=float(ranking[pos]),
+                knn_score=float(knn[pos]),
+                svm_score=float(svm[pos]),
+                hybrid_score=float(hybrid[pos]),
+                rank=rank,
+                text=text,
+                metadata=copy.deepcopy(dict(metadata)),
+                relevance=0.0 if relevance is None else float(relevance[pos]),
             )
-        return hits
+        )
+    return hits
 
 
 def _as_predicate(where: Where) -> Callable[[Mapping[str, Any]], bool]:

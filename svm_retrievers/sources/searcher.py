@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..index import Hit
+from ..index import Hit, build_hits
 from ..params import ScoringParams
 from ..scoring import fuse, top_k
 from ..validation import check_k, check_vector
@@ -135,21 +135,13 @@ class CandidateSearcher:
         knn, svm = work.knn, result.svm
         hybrid = fuse(knn, svm, alpha=p.alpha, fusion=p.fusion)
         ranking = {"knn": knn, "svm": svm, "hybrid": hybrid}[p.mode]
-        hits = []
-        for rank, pos in enumerate(top_k(ranking, k), start=1):
-            hits.append(
-                Hit(
-                    id=work.ids[pos],
-                    score=float(ranking[pos]),
-                    knn_score=float(knn[pos]),
-                    svm_score=float(svm[pos]),
-                    hybrid_score=float(hybrid[pos]),
-                    rank=rank,
-                    text=work.texts[pos],
-                    metadata=dict(work.metadatas[pos]),
-                )
-            )
-        return hits
+        return build_hits(
+            top_k(ranking, k),
+            ranking,
+            (knn, svm, hybrid),
+            None,
+            lambda pos: (work.ids[pos], work.texts[pos], work.metadatas[pos]),
+        )
 
     def search_batch(
         self,
