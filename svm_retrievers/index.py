@@ -392,17 +392,17 @@ class SVMIndex:
                 among them, so fewer than ``k`` (or no) hits may come back.
             params: per-call :class:`ScoringParams` overrides (``C``, ``tol``, ...).
         """
-        return self.search_batch(
+        return self._search(
             [query] if query is not None else [None],
             k,
             mode,
-            ids=ids,
-            where=where,
-            positives=positives,
-            negatives=negatives,
-            score_threshold=score_threshold,
-            _single=True,
-            **params,
+            ids,
+            where,
+            positives,
+            negatives,
+            score_threshold,
+            params,
+            single=True,
         )[0]
 
     def search_batch(
@@ -416,16 +416,43 @@ class SVMIndex:
         positives: Any = None,
         negatives: Any = None,
         score_threshold: float | None = None,
-        _single: bool = False,
         **params: Any,
     ) -> list[list[Hit]]:
         """:meth:`search` for each row of ``queries`` (an ``(Q, D)`` array-like)."""
+        return self._search(
+            queries,
+            k,
+            mode,
+            ids,
+            where,
+            positives,
+            negatives,
+            score_threshold,
+            params,
+            single=False,
+        )
+
+    def _search(
+        self,
+        queries: Any,
+        k: int,
+        mode: str | None,
+        ids: Iterable[str] | None,
+        where: Where | None,
+        positives: Any,
+        negatives: Any,
+        score_threshold: float | None,
+        params: dict[str, Any],
+        *,
+        single: bool,
+    ) -> list[list[Hit]]:
+        """:meth:`search` and :meth:`search_batch` (``single``: one query, as given)."""
         k = check_k(k)
         if score_threshold is not None:
             score_threshold = check_unit_interval(score_threshold, "score_threshold")
         p = self.params.replace(mode=mode, **params)
         snap = self._snap
-        requests = self._resolve_batch(snap, queries, ids, where, positives, negatives, _single)
+        requests = self._resolve_batch(snap, queries, ids, where, positives, negatives, single)
         if requests[0].rows is not None and requests[0].rows.size == 0:
             return [[] for _ in requests]  # the ids/where restriction left no candidates
         results: list[list[Hit]] = []
@@ -591,7 +618,7 @@ class SVMIndex:
         matrix = snap.vectors
         cand = matrix if req.rows is None else matrix[req.rows]
         knn = (cand @ req.query.astype(matrix.dtype, copy=False)).astype(np.float64)
-        problem, sampled = self._problem(snap, req, p, knn)
+        problem, sampled = self._problem(snap, req, p, knn, cand)
         solution = get_solver(p.solver)(problem)
         return self._finish(cand, knn, solution, sampled, p)
 
@@ -621,7 +648,9 @@ class SVMIndex:
         knn_all = (cand @ queries).astype(np.float64)
         knns = [np.ascontiguousarray(knn_all[:, j]) for j in range(len(reqs))]
         del knn_all
-        built = [self._problem(snap, req, p, knn) for req, knn in zip(reqs, knns, strict=True)]
+        built = [
+            self._problem(snap, req, p, knn, cand) for req, knn in zip(reqs, knns, strict=True)
+        ]
         solutions = batch([problem for problem, _ in built])
         return [
             self._finish(cand, knn, solution, sampled, p)
@@ -630,19 +659,23 @@ class SVMIndex:
 
     @staticmethod
     def _problem(
-        snap: _Snapshot, req: _Request, p: ScoringParams, knn: np.ndarray
+        snap: _Snapshot, req: _Request, p: ScoringParams, knn: np.ndarray, cand: np.ndarray
     ) -> tuple[SVMProblem, bool]:
-        """The SVM training problem of ``req`` and whether its negatives were sampled."""
-        train_rows = req.rows
+        """The SVM training problem of ``req`` and whether its negatives were sampled.
+
+        ``cand`` holds the candidate rows (the stored matrix, or the rows of ``req.rows``
+        already gathered), so that a candidate subset is not copied a second time.
+        """
+        train_rows = None
         sampled = False
         n_cand = knn.shape[0]
         if p.max_negatives is not None and n_cand > p.max_negatives:
             rng = np.random.default_rng(p.random_state)
-            picked = np.sort(rng.choice(n_cand, size=p.max_negatives, replace=False))
-            train_rows = picked if req.rows is None else req.rows[picked]
+            train_rows = np.sort(rng.choice(n_cand, size=p.max_negatives, replace=False))
             sampled = True
+        whole = req.rows is None and train_rows is None
         problem = SVMProblem(
-            matrix=snap.vectors,
+            matrix=cand,
             rows=train_rows,
             positives=req.positives,
             extra_negatives=req.extra_negatives,
@@ -651,7 +684,8 @@ class SVMIndex:
             max_iter=p.max_iter,
             random_state=p.random_state,
             knn_scores=None if sampled else knn,
-            cache=snap.cache if train_rows is None else {},
+            cache=snap.cache if whole else {},
+            cache_persists=whole,
         )
         return problem, sampled
 

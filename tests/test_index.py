@@ -437,3 +437,23 @@ def test_random_state_beyond_32_bits_is_refused_at_once(small):
         SVMIndex.from_embeddings(np.eye(3), random_state=2**32)
     with pytest.raises(ValueError, match="random_state"):
         index.search(np.ones(12), random_state=2**40)
+
+
+def test_candidate_subset_is_gathered_once() -> None:
+    """A search over ``ids=`` copies the candidate rows once (not once more in the solver)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20000, 384)).astype(np.float32)
+    index = SVMIndex.from_embeddings(vectors)
+    subset = [str(i) for i in range(0, 20000, 2)]
+    subset_bytes = len(subset) * 384 * 4
+    index.search(vectors[3], k=5, mode="svm", ids=subset)  # warm caches
+    tracemalloc.start()
+    try:
+        hits = index.search(vectors[3], k=5, mode="svm", ids=subset)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert {h.id for h in hits} <= set(subset)
+    assert peak < 1.75 * subset_bytes, (peak, subset_bytes)

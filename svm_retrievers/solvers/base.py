@@ -24,7 +24,9 @@ class SVMProblem:
     ``matrix`` is the index's L2-normalized float32 (or float64) matrix; solvers must not
     copy it whole or write to it. ``rows`` selects the negatives (``None``: every row).
     ``cache`` is a per-snapshot dict where a solver may keep per-corpus quantities
-    (means, factorizations); it is discarded whenever the index changes.
+    (means, factorizations); it is discarded whenever the index changes. ``cache_persists``
+    says whether it outlives this call: when it does not (a one-off candidate subset passed
+    as its own ``matrix``), per-corpus quantities are not worth computing.
     """
 
     matrix: np.ndarray
@@ -37,6 +39,7 @@ class SVMProblem:
     random_state: int | None = 0
     knn_scores: np.ndarray | None = None
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    cache_persists: bool = True
 
     @property
     def n_positive(self) -> int:

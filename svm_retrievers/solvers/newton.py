@@ -210,7 +210,7 @@ def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
     passes, and the same arithmetic whether rows come as a subset or as a whole index.
     """
     n, dim = negatives.shape
-    if problem.rows is not None or n * dim < _SUBSPACE_MIN_ELEMENTS:
+    if problem.rows is not None or not problem.cache_persists or n * dim < _SUBSPACE_MIN_ELEMENTS:
         mean = _column_mean(negatives)
         scores = (negatives @ mean.astype(negatives.dtype))[:, None]
         return _Subspace(directions=mean[:, None], scores=scores)
