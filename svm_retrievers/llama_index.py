@@ -367,7 +367,7 @@ class SVMRetriever(BaseRetriever):
         dim: int | None = None,
         vector_field: str | None = None,
         id_field: str | None = None,
-        text_field: str | None = None,
+        text_field: str | None = "text",
         similarity_top_k: int = 4,
         mode: str = DEFAULT_MODE,
         filters: MetadataFilters | None = None,
@@ -381,11 +381,11 @@ class SVMRetriever(BaseRetriever):
         ``uri`` is a local file (embedded Milvus Lite) or ``http://host:19530`` (a server or
         cluster; ``token="user:password"``), or pass ``client=`` a ``MilvusClient``. The
         collection must exist unless ``dim`` is given (then a missing one is created, with
-        ``MilvusVectorStore``'s field names ``id`` and ``embedding``).
+        ``MilvusVectorStore``'s field names ``id`` and ``embedding``, and ``text``).
         ``MilvusVectorStore`` collections (``id``, ``embedding``, node JSON in
         ``_node_content``) are read as they are: ``vector_field=None`` takes the only vector
-        field, ``id_field=None`` the primary key; ``text_field`` names a text field if the
-        collection has one. ``options`` are :class:`~svm_retrievers.sources.CandidateSearcher`
+        field, ``id_field=None`` the primary key; a ``text_field`` the collection lacks is
+        ignored (the text is then read from ``_node_content``). ``options`` are :class:`~svm_retrievers.sources.CandidateSearcher`
         settings (``m``, ``verify``, ...), ``metric``/``index_type`` for a new collection,
         and scoring parameters (``C``, ``alpha``, ...).
         """
@@ -430,11 +430,11 @@ class SVMRetriever(BaseRetriever):
         """Copies of the stored nodes, in index order (in-memory retrievers only)."""
         return [n.model_copy(deep=True) for n in self._in_memory_nodes("nodes").values()]
 
-    def _in_memory_nodes(self, what: str) -> dict[str, BaseNode]:
+    def _in_memory_nodes(self, what: str, hint: str = "") -> dict[str, BaseNode]:
         if self._nodes is None:
             msg = (
                 f"{what} needs an in-memory SVMRetriever; this one searches a"
-                f" {type(self._index).__name__} whose nodes live in the database"
+                f" {type(self._index).__name__} whose nodes live in the database{hint}"
             )
             raise TypeError(msg)
         return self._nodes
@@ -444,7 +444,8 @@ class SVMRetriever(BaseRetriever):
         """Add ``nodes`` (embedded with ``embed_model`` unless they carry an embedding).
 
         Over Milvus they are written as ``MilvusVectorStore`` writes them (metadata keys
-        as fields, the node in ``_node_content``, ``doc_id``/``ref_doc_id``); returns the ids.
+        as fields, the node with its text in ``_node_content``, ``doc_id``/``ref_doc_id``;
+        the text also in the text field, if any), so either can read them; returns the ids.
         """
         node_list = _check_nodes(nodes)
         if not node_list:
@@ -458,10 +459,7 @@ class SVMRetriever(BaseRetriever):
                 vectors,
                 ids,
                 texts=[_node_text(n) for n in stored] if text_field else None,
-                metadatas=[
-                    node_to_metadata_dict(n, remove_text=bool(text_field), flat_metadata=False)
-                    for n in stored
-                ],
+                metadatas=[node_to_metadata_dict(n, flat_metadata=False) for n in stored],
             )
         nodes_by_id = self._in_memory_nodes("insert_nodes")
         clash = [i for i in ids if i in self._index]
@@ -537,17 +535,14 @@ class SVMRetriever(BaseRetriever):
         Milvus-backed retriever has nothing to persist (its nodes live in Milvus): this
         raises ``TypeError``; build it again with :meth:`from_milvus`.
         """
-        if not isinstance(self._index, SVMIndex):
-            msg = (
-                f"persist() writes an in-memory SVMIndex; this retriever searches a"
-                f" {type(self._index).__name__} whose nodes stay in the database: build it"
-                " again with SVMRetriever.from_milvus(...) instead of persisting it"
-            )
-            raise TypeError(msg)
-        nodes = self._in_memory_nodes("persist")
+        nodes = self._in_memory_nodes(
+            "persist()", "; build it again with SVMRetriever.from_milvus(...) instead"
+        )
+        core = self._index
+        assert isinstance(core, SVMIndex)  # an in-memory retriever holds nodes
         embedder = getattr(self._embed_model, "embedder", None)
         if hasattr(embedder, "to_state"):
-            self._index.embedder = embedder
+            core.embedder = embedder
         skeletons = {node_id: _node_skeleton(node) for node_id, node in nodes.items()}
         extra = {
             EXTRA_KEY: {
@@ -559,7 +554,7 @@ class SVMRetriever(BaseRetriever):
                 "nodes": skeletons,
             }
         }
-        self._index.save(path, extra={**self._index.extra, **extra})
+        core.save(path, extra={**core.extra, **extra})
 
     @classmethod
     def from_persist_dir(

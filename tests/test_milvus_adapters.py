@@ -448,6 +448,7 @@ def test_llama_index_milvus_insert_and_delete_reach_the_database():
         (row,) = client.get("li_writes", ids=["cello"])
         assert row["ref_doc_id"] == "doc-music" and row["topic"] == "music"
         assert "_node_content" in row and len(row["embedding"]) == EMBED.dim
+        assert row["text"] == node.get_content()  # and in _node_content, for MilvusVectorStore
         top = retriever.retrieve("a string instrument played with a bow")
         assert {r.node.node_id for r in top[:2]} == {"cello", "violin"}
         cello = next(r.node for r in top if r.node.node_id == "cello")
