@@ -7,6 +7,7 @@ Skipped where milvus-lite is unavailable (e.g. Windows).
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
 import tempfile
 from functools import cache
@@ -518,3 +519,22 @@ def test_llama_index_milvus_clear_errors(li_pair):
             milvus.retrieve("fruit")
     finally:
         milvus.filters = None
+
+
+# --------------------------------------------------------------------------- docs
+def test_docs_adapter_section_runs_as_written(tmp_path, monkeypatch, capsys):
+    """docs/milvus.md's adapter examples run as written and print what they say."""
+    doc = Path(__file__).parents[1] / "docs" / "milvus.md"
+    text = doc.read_text()
+    start = text.index("### The LangChain and LlamaIndex adapters over Milvus")
+    section = text[start : text.index("\n### ", start + 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "milvus_docs"}
+    for block in blocks:
+        exec(compile(block, str(doc), "exec"), namespace)
+    printed = capsys.readouterr().out.splitlines()
+    shown = re.findall(r"^print\(.*\)  # (.*)$", section, re.M)
+    assert len(shown) == 6 and printed == shown
+    assert (tmp_path / "svm_adapters.db").exists()
