@@ -32,6 +32,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from .index import Hit, SVMIndex, Where
 from .params import DEFAULT_MODE, ScoringParams
+from .sources.searcher import CandidateSearcher
 from .validation import (
     check_ids,
     check_k,
@@ -183,7 +184,11 @@ def _with_scores(metadata: Mapping[str, Any], hit: Hit, **extra: float) -> dict[
 
 # --------------------------------------------------------------------------- SVMRetriever
 class SVMRetriever(BaseRetriever):
-    """A LangChain retriever over an :class:`~svm_retrievers.SVMIndex`: exemplar SVM, kNN or hybrid.
+    """A LangChain retriever over an :class:`~svm_retrievers.SVMIndex` or a Milvus collection.
+
+    Ranks by the exemplar SVM, kNN or a hybrid. With :meth:`from_milvus` the documents live
+    in Milvus (writes go there) and the SVM is the exact full-collection one
+    (:class:`~svm_retrievers.sources.milvus.MilvusSVMSearcher`).
 
     Every returned ``Document`` keeps its ``id`` and a copy of its metadata, plus
     ``knn_score``, ``svm_score`` and ``hybrid_score`` (Python floats).
@@ -192,7 +197,8 @@ class SVMRetriever(BaseRetriever):
         ``pip install "svm-retrievers[langchain]"``; any LangChain ``Embeddings`` model.
 
     Key init args:
-        index: the :class:`SVMIndex` holding vectors, ids, texts and metadata.
+        index: the :class:`SVMIndex` holding vectors, ids, texts and metadata, or a
+            :class:`~svm_retrievers.sources.CandidateSearcher` (e.g. ``MilvusSVMSearcher``).
         embedding: the ``Embeddings`` model that embeds queries (and added texts).
         k: documents per call (default 4); mode: ``"svm"`` (default), ``"knn"`` or ``"hybrid"``.
         batch_size: texts per ``embed_documents`` call.
@@ -214,8 +220,9 @@ class SVMRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    index: SVMIndex = Field(repr=False, exclude=True)
-    """The core index (vectors, ids, texts, metadata, scoring parameters)."""
+    index: SVMIndex | CandidateSearcher = Field(repr=False, exclude=True)
+    """The core index (vectors, ids, texts, metadata, scoring parameters), or a searcher
+    over a vector database (:class:`~svm_retrievers.sources.milvus.MilvusSVMSearcher`)."""
     embedding: Embeddings = Field(exclude=True)
     """Embeds the query (``embed_query``) and added texts (``embed_documents``)."""
     k: int = 4
@@ -341,6 +348,62 @@ class SVMRetriever(BaseRetriever):
         return retriever
 
     @classmethod
+    def from_milvus(
+        cls,
+        embedding: Embeddings,
+        uri: str | None = None,
+        collection_name: str = "LangChainCollection",
+        *,
+        token: str = "",
+        client: Any = None,
+        dim: int | None = None,
+        vector_field: str | None = None,
+        id_field: str | None = None,
+        text_field: str | None = "text",
+        metadata_field: str | None = None,
+        k: int = 4,
+        mode: str = DEFAULT_MODE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        score_threshold: float | None = None,
+        **options: Any,
+    ) -> SVMRetriever:
+        """A retriever over the Milvus collection ``collection_name``; writes go to Milvus.
+
+        ``uri`` is a local file (embedded Milvus Lite) or ``http://host:19530`` (a server or
+        cluster; ``token="user:password"``), or pass ``client=`` a ``MilvusClient``. The
+        collection must exist (``langchain-milvus`` defaults ``pk``/``vector``/``text`` and
+        one field per metadata key or dynamic fields are read as they are; give
+        ``metadata_field="metadata"`` for a JSON metadata field) unless ``dim`` is given:
+        then a missing collection is created. ``vector_field=None`` takes the collection's
+        only vector field, ``id_field=None`` its primary key. ``options`` are
+        :class:`~svm_retrievers.sources.CandidateSearcher` settings (``m``, ``max_m``,
+        ``verify``, ...), ``metric``/``index_type`` for a new collection, and scoring
+        parameters (``C``, ``alpha``, ...).
+        """
+        from .sources.milvus import MilvusSVMSearcher
+
+        searcher = MilvusSVMSearcher.open(
+            uri,
+            collection_name,
+            token=token,
+            client=client,
+            dim=dim,
+            vector_field=vector_field,
+            id_field=id_field,
+            text_field=text_field,
+            metadata_field=metadata_field,
+            **options,
+        )
+        return cls(
+            index=searcher,
+            embedding=embedding,
+            k=k,
+            mode=mode,
+            batch_size=batch_size,
+            score_threshold=score_threshold,
+        )
+
+    @classmethod
     def _empty(
         cls, embedding: Embeddings, k: int, mode: str, batch_size: int, params: dict[str, Any]
     ) -> SVMRetriever:
@@ -427,18 +490,25 @@ class SVMRetriever(BaseRetriever):
         metas = check_optional_list(metadatas, n, "metadatas")
         given = check_optional_list(ids, n, "ids") or [None] * n
         new_ids = check_ids([i if i is not None else str(uuid.uuid4()) for i in given], n)
-        clash = [i for i in new_ids if i in self.index]
+        clash = _stored(self.index, new_ids)
         if clash:
             msg = f"ids already in the index: {clash[:5]!r}"
             raise ValueError(msg)
         return texts, metas, new_ids
 
     def delete(self, ids: Iterable[str]) -> None:
-        """Remove the documents with these ids (every id must be stored)."""
-        self.index.delete(ids)
+        """Remove the documents with these ids (in memory every id must be stored; Milvus
+        skips unknown ids)."""
+        self.index.delete(ids if isinstance(ids, str) else list(ids))
 
     def get_by_ids(self, ids: Sequence[str]) -> list[Document]:
         """The stored documents with these ids (copies), skipping unknown ids."""
+        if isinstance(self.index, CandidateSearcher):
+            got = self.index.fetch(list(ids))
+            return [
+                Document(page_content=text or "", metadata=metadata, id=doc_id)
+                for doc_id, text, metadata in zip(got.ids, got.texts, got.metadatas, strict=True)
+            ]
         out = []
         for doc_id in ids:
             if doc_id in self.index:
@@ -453,8 +523,16 @@ class SVMRetriever(BaseRetriever):
         The settings go under ``"langchain"`` in the index's ``extra``; other adapters'
         keys already there are kept. An embedder of :mod:`svm_retrievers.embeddings` (wrapped
         by ``as_langchain``) is saved with the index; any other model must be passed to
-        :meth:`load` again.
+        :meth:`load` again. A Milvus-backed retriever has nothing to save (its documents
+        live in Milvus): this raises ``TypeError``; build it again with :meth:`from_milvus`.
         """
+        if not isinstance(self.index, SVMIndex):
+            msg = (
+                f"save() writes an in-memory SVMIndex; this retriever searches a"
+                f" {type(self.index).__name__} whose documents stay in the database: build it"
+                " again with SVMRetriever.from_milvus(...) instead of saving it"
+            )
+            raise TypeError(msg)
         embedder = getattr(self.embedding, "embedder", None)
         if hasattr(embedder, "to_state"):
             self.index.embedder = embedder
@@ -585,6 +663,13 @@ class SVMRetriever(BaseRetriever):
         if all(d.id is not None and d.id in self.index for d in items):
             return [d.id for d in items], None
         return None, [d.page_content for d in items]
+
+
+def _stored(index: SVMIndex | CandidateSearcher, ids: Sequence[str]) -> list[str]:
+    """Which of ``ids`` the index or searcher already holds (one lookup for a database)."""
+    if isinstance(index, CandidateSearcher):
+        return index.fetch(ids).ids if ids else []
+    return [i for i in ids if i in index]
 
 
 def _refuse_empty(items: list[Any], name: str) -> None:

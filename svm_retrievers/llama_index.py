@@ -14,7 +14,7 @@ import collections
 import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -30,16 +30,27 @@ from llama_index.core.schema import (
     MetadataMode,
     NodeWithScore,
     QueryBundle,
+    TextNode,
     TransformComponent,
 )
 from llama_index.core.settings import Settings
 from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
 from llama_index.core.vector_stores.simple import SimpleVectorStore
-from llama_index.core.vector_stores.types import MetadataFilters
-from llama_index.core.vector_stores.utils import build_metadata_filter_fn
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+)
+from llama_index.core.vector_stores.utils import (
+    build_metadata_filter_fn,
+    metadata_dict_to_node,
+    node_to_metadata_dict,
+)
 
 from .index import Hit, SVMIndex
 from .params import DEFAULT_MODE, ScoringParams
+from .sources.searcher import CandidateSearcher
 from .validation import (
     check_ids,
     check_k,
@@ -196,10 +207,14 @@ class SVMRetriever(BaseRetriever):
 
     Every result's ``score`` is the ``mode``'s score; the node (a copy) carries all three
     scores in its metadata. Build it with :meth:`from_defaults` from nodes, documents or an
-    existing ``VectorStoreIndex`` (whose stored embeddings are reused).
+    existing ``VectorStoreIndex`` (whose stored embeddings are reused), or with
+    :meth:`from_milvus` over a Milvus collection (nodes and vectors stay in Milvus; writes
+    through :meth:`insert_nodes`/:meth:`delete_nodes` go there).
 
     Args:
-        index: the scoring core, its rows aligned with ``nodes``.
+        index: the scoring core, its rows aligned with ``nodes``; or a
+            :class:`~svm_retrievers.sources.CandidateSearcher` such as
+            ``MilvusSVMSearcher`` (then ``nodes`` is left out: they come from the database).
         nodes: the stored nodes, one per id of ``index`` (kept, never mutated).
         embed_model: embeds queries (and nothing else once built).
         similarity_top_k: how many nodes to return.
@@ -215,8 +230,8 @@ class SVMRetriever(BaseRetriever):
 
     def __init__(
         self,
-        index: SVMIndex,
-        nodes: Sequence[BaseNode],
+        index: SVMIndex | CandidateSearcher,
+        nodes: Sequence[BaseNode] | None = None,
         embed_model: BaseEmbedding | None = None,
         similarity_top_k: int = 4,
         mode: str | None = None,
@@ -226,26 +241,23 @@ class SVMRetriever(BaseRetriever):
         verbose: bool = False,
         score_threshold: float | None = None,
     ) -> None:
-        if not isinstance(index, SVMIndex):
-            msg = f"index must be an svm_retrievers.SVMIndex, got {type(index).__name__}"
-            raise TypeError(msg)
-        if len(index) == 0:
-            msg = "index is empty: an SVMRetriever needs at least one node"
-            raise ValueError(msg)
-        nodes = list(nodes)
-        node_ids = check_ids([n.node_id for n in nodes], len(nodes), "node ids")
-        if node_ids != index.ids:
+        self._nodes: dict[str, BaseNode] | None = None
+        if isinstance(index, CandidateSearcher):
+            if nodes is not None:
+                msg = "nodes must be left out for a searcher: its nodes live in the database"
+                raise ValueError(msg)
+        elif not isinstance(index, SVMIndex):
             msg = (
-                f"nodes must align with index.ids: got {len(nodes)} nodes for an index of "
-                f"{len(index)} ids (first mismatch: "
-                f"{next(((a, b) for a, b in zip(node_ids, index.ids, strict=False) if a != b), None)!r})"
+                "index must be an svm_retrievers.SVMIndex or CandidateSearcher,"
+                f" got {type(index).__name__}"
             )
-            raise ValueError(msg)
+            raise TypeError(msg)
+        else:
+            self._nodes = _aligned_nodes(index, nodes)
         if filters is not None and not isinstance(filters, MetadataFilters):
             msg = f"filters must be a MetadataFilters, got {type(filters).__name__}"
             raise TypeError(msg)
         self._index = index
-        self._nodes: dict[str, BaseNode] = {n.node_id: n for n in nodes}
         self._embed_model = _resolve_embed_model(embed_model)
         self.similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
         self.mode = check_mode(mode) if mode is not None else index.params.mode
@@ -320,11 +332,7 @@ class SVMRetriever(BaseRetriever):
             if not node_list:
                 msg = "nodes is empty: at least one node is needed"
                 raise ValueError(msg)
-            for i, node in enumerate(node_list):
-                if not isinstance(node, BaseNode):
-                    msg = f"nodes[{i}] must be a llama_index BaseNode, got {type(node).__name__}"
-                    raise TypeError(msg)
-            check_ids([n.node_id for n in node_list], len(node_list), "node ids")
+            node_list = _check_nodes(node_list)
             vectors = _node_vectors(node_list, model, show_progress)
             node_list = [n.model_copy(update={"embedding": None}, deep=True) for n in node_list]
 
@@ -347,10 +355,69 @@ class SVMRetriever(BaseRetriever):
             score_threshold=score_threshold,
         )
 
+    @classmethod
+    def from_milvus(
+        cls,
+        uri: str | None = None,
+        collection_name: str = "llamacollection",
+        embed_model: BaseEmbedding | None = None,
+        *,
+        token: str = "",
+        client: Any = None,
+        dim: int | None = None,
+        vector_field: str | None = None,
+        id_field: str | None = None,
+        text_field: str | None = "text",
+        similarity_top_k: int = 4,
+        mode: str = DEFAULT_MODE,
+        filters: MetadataFilters | None = None,
+        score_threshold: float | None = None,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+        **options: Any,
+    ) -> SVMRetriever:
+        """A retriever over the Milvus collection ``collection_name``; writes go to Milvus.
+
+        ``uri`` is a local file (embedded Milvus Lite) or ``http://host:19530`` (a server or
+        cluster; ``token="user:password"``), or pass ``client=`` a ``MilvusClient``. The
+        collection must exist unless ``dim`` is given (then a missing one is created, with
+        ``MilvusVectorStore``'s field names ``id`` and ``embedding``, and ``text``).
+        ``MilvusVectorStore`` collections (``id``, ``embedding``, node JSON in
+        ``_node_content``) are read as they are: ``vector_field=None`` takes the only vector
+        field, ``id_field=None`` the primary key; a ``text_field`` the collection lacks is
+        ignored (the text is then read from ``_node_content``). ``options`` are :class:`~svm_retrievers.sources.CandidateSearcher`
+        settings (``m``, ``verify``, ...), ``metric``/``index_type`` for a new collection,
+        and scoring parameters (``C``, ``alpha``, ...).
+        """
+        from .sources.milvus import MilvusSVMSearcher
+
+        searcher = MilvusSVMSearcher.open(
+            uri,
+            collection_name,
+            token=token,
+            client=client,
+            dim=dim,
+            vector_field=vector_field or ("embedding" if dim is not None else None),
+            id_field=id_field,
+            text_field=text_field,
+            mode=check_mode(mode),
+            **options,
+        )
+        return cls(
+            searcher,
+            embed_model=embed_model,
+            similarity_top_k=similarity_top_k,
+            mode=mode,
+            filters=filters,
+            callback_manager=callback_manager,
+            verbose=verbose,
+            score_threshold=score_threshold,
+        )
+
     # ------------------------------------------------------------------ properties
     @property
-    def index(self) -> SVMIndex:
-        """The scoring core (for ``get_scores`` and other analysis)."""
+    def index(self) -> SVMIndex | CandidateSearcher:
+        """The scoring core (for ``get_scores`` and other analysis), or the searcher."""
         return self._index
 
     @property
@@ -360,8 +427,63 @@ class SVMRetriever(BaseRetriever):
 
     @property
     def nodes(self) -> list[BaseNode]:
-        """Copies of the stored nodes, in index order."""
-        return [n.model_copy(deep=True) for n in self._nodes.values()]
+        """Copies of the stored nodes, in index order (in-memory retrievers only)."""
+        return [n.model_copy(deep=True) for n in self._in_memory_nodes("nodes").values()]
+
+    def _in_memory_nodes(self, what: str, hint: str = "") -> dict[str, BaseNode]:
+        if self._nodes is None:
+            msg = (
+                f"{what} needs an in-memory SVMRetriever; this one searches a"
+                f" {type(self._index).__name__} whose nodes live in the database{hint}"
+            )
+            raise TypeError(msg)
+        return self._nodes
+
+    # ------------------------------------------------------------------ writes
+    def insert_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False) -> list[str]:
+        """Add ``nodes`` (embedded with ``embed_model`` unless they carry an embedding).
+
+        Over Milvus they are written as ``MilvusVectorStore`` writes them (metadata keys
+        as fields, the node with its text in ``_node_content``, ``doc_id``/``ref_doc_id``;
+        the text also in the text field, if any), so either can read them; returns the ids.
+        """
+        node_list = _check_nodes(nodes)
+        if not node_list:
+            return []
+        vectors = _node_vectors(node_list, self._embed_model, show_progress, self._index.dim)
+        stored = [n.model_copy(update={"embedding": None}, deep=True) for n in node_list]
+        ids = [n.node_id for n in stored]
+        if isinstance(self._index, CandidateSearcher):
+            text_field = getattr(self._index.source, "text_field", None)
+            return self._index.add(
+                vectors,
+                ids,
+                texts=[_node_text(n) for n in stored] if text_field else None,
+                metadatas=[node_to_metadata_dict(n, flat_metadata=False) for n in stored],
+            )
+        nodes_by_id = self._in_memory_nodes("insert_nodes")
+        clash = [i for i in ids if i in self._index]
+        if clash:
+            msg = f"node ids already in the index: {clash[:5]!r}"
+            raise ValueError(msg)
+        nodes_by_id.update(zip(ids, stored, strict=True))
+        return self._index.add(
+            vectors,
+            ids,
+            texts=[_node_text(n) for n in stored],
+            metadatas=[n.metadata for n in stored],
+        )
+
+    def delete_nodes(self, node_ids: Sequence[str]) -> None:
+        """Delete the nodes with these ids (Milvus skips unknown ids)."""
+        if isinstance(node_ids, str):
+            msg = "node_ids must be a list of ids, got a single str; wrap it as [node_id]"
+            raise TypeError(msg)
+        ids = list(node_ids)
+        self._index.delete(ids)
+        if self._nodes is not None:
+            for node_id in ids:
+                self._nodes.pop(node_id, None)
 
     # ------------------------------------------------------------------ retrieval
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -375,18 +497,27 @@ class SVMRetriever(BaseRetriever):
     def _search(self, query: np.ndarray) -> list[NodeWithScore]:
         k = check_k(self.similarity_top_k, "similarity_top_k")
         mode = check_mode(self.mode)
-        ids = self._filtered_ids()
+        if isinstance(self._index, CandidateSearcher):
+            hits = self._index.search(
+                query,
+                k=k,
+                mode=mode,
+                where=_searcher_filter(self._index, self.filters),
+                score_threshold=self.score_threshold,
+            )
+            return [_scored_node(_node_from_hit(h), h) for h in hits]
+        nodes = self._in_memory_nodes("search")
+        ids = self._filtered_ids(nodes)
         if ids is not None and not ids:
             return []  # as SimpleVectorStore: nothing passes the filters
         hits = self._index.search(
             query, k=k, mode=mode, ids=ids, score_threshold=self.score_threshold
         )
-        return [_scored_node(self._nodes[h.id], h) for h in hits]
+        return [_scored_node(nodes[h.id], h) for h in hits]
 
-    def _filtered_ids(self) -> list[str] | None:
+    def _filtered_ids(self, nodes: dict[str, BaseNode]) -> list[str] | None:
         if self.filters is None or not self.filters.filters:
             return None
-        nodes = self._nodes
         passes = build_metadata_filter_fn(
             lambda node_id: _filter_view(nodes[node_id]), self.filters
         )
@@ -400,12 +531,19 @@ class SVMRetriever(BaseRetriever):
         relationships, excluded keys, templates) and the retriever's settings go to the
         core's ``extra`` JSON under ``"llama_index"``. An embedder of
         :mod:`svm_retrievers.embeddings` (wrapped by ``as_llama_index``) is saved with the
-        index; any other embed model must be given again to :meth:`from_persist_dir`.
+        index; any other embed model must be given again to :meth:`from_persist_dir`. A
+        Milvus-backed retriever has nothing to persist (its nodes live in Milvus): this
+        raises ``TypeError``; build it again with :meth:`from_milvus`.
         """
+        nodes = self._in_memory_nodes(
+            "persist()", "; build it again with SVMRetriever.from_milvus(...) instead"
+        )
+        core = self._index
+        assert isinstance(core, SVMIndex)  # an in-memory retriever holds nodes
         embedder = getattr(self._embed_model, "embedder", None)
         if hasattr(embedder, "to_state"):
-            self._index.embedder = embedder
-        skeletons = {node_id: _node_skeleton(node) for node_id, node in self._nodes.items()}
+            core.embedder = embedder
+        skeletons = {node_id: _node_skeleton(node) for node_id, node in nodes.items()}
         extra = {
             EXTRA_KEY: {
                 "similarity_top_k": self.similarity_top_k,
@@ -416,7 +554,7 @@ class SVMRetriever(BaseRetriever):
                 "nodes": skeletons,
             }
         }
-        self._index.save(path, extra={**self._index.extra, **extra})
+        core.save(path, extra={**core.extra, **extra})
 
     @classmethod
     def from_persist_dir(
@@ -465,15 +603,113 @@ def _filter_view(node: BaseNode) -> Mapping[str, Any]:
     return collections.ChainMap(node.metadata, dict.fromkeys(_REF_DOC_KEYS, ref))
 
 
-def _node_vectors(nodes: list[BaseNode], model: BaseEmbedding, show_progress: bool) -> np.ndarray:
+def _node_vectors(
+    nodes: list[BaseNode], model: BaseEmbedding, show_progress: bool, dim: int | None = None
+) -> np.ndarray:
     """Embeddings for ``nodes``: the ones they carry, the model's batch API for the rest."""
     missing = [_embed_text(n) for n in nodes if n.embedding is None]
     embedded = (
-        _embed_texts(model, missing, dim=_carried_dim(nodes), show_progress=show_progress)
+        _embed_texts(model, missing, dim=dim or _carried_dim(nodes), show_progress=show_progress)
         if missing
         else None
     )
-    return check_matrix(_with_embedded(nodes, embedded), "node embeddings", dtype=np.float64)
+    return check_matrix(
+        _with_embedded(nodes, embedded), "node embeddings", dim=dim, dtype=np.float64
+    )
+
+
+def _check_nodes(nodes: Sequence[BaseNode]) -> list[BaseNode]:
+    """``nodes`` as a list of ``BaseNode`` with distinct ids, or a clear error."""
+    if isinstance(nodes, BaseNode):
+        msg = "nodes must be a list of nodes, got a single node; wrap it as [node]"
+        raise TypeError(msg)
+    node_list = list(nodes)
+    for i, node in enumerate(node_list):
+        if not isinstance(node, BaseNode):
+            msg = f"nodes[{i}] must be a llama_index BaseNode, got {type(node).__name__}"
+            raise TypeError(msg)
+    check_ids([n.node_id for n in node_list], len(node_list), "node ids")
+    return node_list
+
+
+def _aligned_nodes(index: SVMIndex, nodes: Sequence[BaseNode] | None) -> dict[str, BaseNode]:
+    """The nodes by id, checked to align with ``index.ids``."""
+    if len(index) == 0:
+        msg = "index is empty: an SVMRetriever needs at least one node"
+        raise ValueError(msg)
+    if nodes is None:
+        msg = "nodes are required with an SVMIndex: one node per id of the index"
+        raise ValueError(msg)
+    nodes = list(nodes)
+    node_ids = check_ids([n.node_id for n in nodes], len(nodes), "node ids")
+    if node_ids != index.ids:
+        mismatch = next(((a, b) for a, b in zip(node_ids, index.ids, strict=False) if a != b), None)
+        msg = (
+            f"nodes must align with index.ids: got {len(nodes)} nodes for an index of "
+            f"{len(index)} ids (first mismatch: {mismatch!r})"
+        )
+        raise ValueError(msg)
+    return {n.node_id: n for n in nodes}
+
+
+def _node_from_hit(hit: Hit) -> BaseNode:
+    """The node a database hit stands for: rebuilt from ``_node_content`` when the row was
+    written by ``MilvusVectorStore`` or :meth:`SVMRetriever.insert_nodes`, else a
+    ``TextNode`` of the row's text and metadata."""
+    meta = hit.metadata
+    if isinstance(meta.get("_node_content"), str):
+        node = metadata_dict_to_node(meta, text=hit.text or None)
+        if node.node_id == hit.id:
+            return node
+    return TextNode(id_=hit.id, text=hit.text or "", metadata=meta)
+
+
+_MILVUS_OPERATORS = {
+    FilterOperator.EQ: "==",
+    FilterOperator.NE: "!=",
+    FilterOperator.GT: ">",
+    FilterOperator.GTE: ">=",
+    FilterOperator.LT: "<",
+    FilterOperator.LTE: "<=",
+    FilterOperator.IN: "in",
+    FilterOperator.NIN: "not in",
+    FilterOperator.CONTAINS: "array_contains",
+    FilterOperator.ANY: "array_contains_any",
+    FilterOperator.ALL: "array_contains_all",
+}
+
+
+def _searcher_filter(searcher: CandidateSearcher, filters: MetadataFilters | None) -> Any:
+    """``filters`` as the searcher's source takes them: a Milvus expression when the source
+    builds expressions (pushed down to Milvus), else a predicate on metadata."""
+    if filters is None or not filters.filters:
+        return None
+    source = searcher.source
+    if callable(getattr(source, "condition", None)):
+        return _milvus_expression(filters, source.condition)  # type: ignore[attr-defined]
+    # The predicate receives a metadata dict where LlamaIndex passes a node id.
+    return build_metadata_filter_fn(cast(Any, lambda meta: meta), filters)
+
+
+def _milvus_expression(filters: MetadataFilters, condition: Any) -> str:
+    parts = []
+    for item in filters.filters:
+        if isinstance(item, MetadataFilters):
+            parts.append(f"({_milvus_expression(item, condition)})")
+            continue
+        assert isinstance(item, MetadataFilter)
+        op = _MILVUS_OPERATORS.get(item.operator)
+        if op is None:
+            msg = (
+                f"filter operator {item.operator.value!r} cannot be passed down to Milvus;"
+                f" supported: {sorted(o.value for o in _MILVUS_OPERATORS)}"
+            )
+            raise ValueError(msg)
+        parts.append(condition(item.key, op, item.value))
+    if filters.condition == FilterCondition.NOT:
+        return "not (" + " and ".join(parts) + ")"
+    joiner = " or " if filters.condition == FilterCondition.OR else " and "
+    return joiner.join(f"({p})" for p in parts)
 
 
 def _from_vector_store_index(index: VectorStoreIndex) -> tuple[list[BaseNode], np.ndarray]:

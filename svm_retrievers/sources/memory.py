@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calibration import corpus_mean
 from ..index import SVMIndex, _as_predicate
 from ..validation import check_k, check_vector
 from .base import Candidates
@@ -65,6 +66,26 @@ class InMemorySource:
             texts=[text for text, _ in payload],
             metadatas=[meta for _, meta in payload],
         )
+
+    def fetch(self, ids: Sequence[str]) -> Candidates:
+        """The stored documents with these ids, in the order given (unknown ids skipped)."""
+        row_of = {doc_id: row for row, doc_id in enumerate(self.index.ids)}
+        known = [doc_id for doc_id in ids if doc_id in row_of]
+        rows = [row_of[doc_id] for doc_id in known]
+        dim = self.index.dim or 0
+        vectors = np.asarray(self.index.vectors[rows], dtype=np.float32).reshape(len(rows), dim)
+        payload = [self.index.get(doc_id) for doc_id in known]
+        return Candidates(
+            ids=known,
+            vectors=vectors,
+            knn=np.full(len(known), np.nan),
+            texts=[text for text, _ in payload],
+            metadatas=[meta for _, meta in payload],
+        )
+
+    def mean_vector(self) -> np.ndarray:
+        """The mean of the stored (normalized) vectors, for calibrated relevance."""
+        return corpus_mean(self.index.vectors)
 
     def add(
         self,

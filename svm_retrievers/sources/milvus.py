@@ -34,8 +34,10 @@ class MilvusSource:
             key), ``vector_field`` (FLOAT_VECTOR), ``text_field`` (VARCHAR) and dynamic
             fields for metadata, indexed ``index_type`` (``"FLAT"``: exact) with
             ``metric``.
-        vector_field, id_field, text_field: field names (``id_field=None``: the primary
-            key of an existing collection; ``text_field=None``: no text).
+        vector_field, id_field, text_field: field names (``vector_field=None``: the only
+            float-vector field of an existing collection, ``"vector"`` when creating;
+            ``id_field=None`` or a missing ``"id"``: the primary key of an existing
+            collection; a ``text_field`` the collection lacks, or ``None``: no text field).
         metadata_fields: fields returned as metadata (default: every other field,
             dynamic ones included).
         metadata_field: a JSON field holding each document's metadata dict (as
@@ -63,7 +65,7 @@ class MilvusSource:
         uri: str | None = None,
         collection_name: str = "svm_retrievers",
         *,
-        vector_field: str = "vector",
+        vector_field: str | None = "vector",
         id_field: str | None = "id",
         text_field: str | None = "text",
         metadata_fields: Sequence[str] | None = None,
@@ -94,7 +96,8 @@ class MilvusSource:
             raise ValueError(msg)
         self.client = client
         self.collection_name = collection_name
-        self.vector_field = vector_field
+        self.vector_field = vector_field or "vector"
+        self._auto_vector = vector_field is None
         self.id_field = id_field
         self.text_field = text_field
         self.metadata_fields = list(metadata_fields) if metadata_fields is not None else None
@@ -103,6 +106,7 @@ class MilvusSource:
         self._index_type = index_type
         self._max_text_length = max_text_length
         self._counts: dict[str, int] = {}
+        self._mean: np.ndarray | None = None
         self._lock = threading.Lock()
         self._dim: int | None = None
         self._int_ids = False
@@ -125,8 +129,10 @@ class MilvusSource:
                 msg = f"id_field {self.id_field!r} is not a field of {self.collection_name!r}"
                 raise ValueError(msg)
             self.id_field = primary[0]
+        vectors = [n for n, f in fields.items() if "dim" in f.get("params", {})]
+        if self._auto_vector and self.vector_field not in fields and len(vectors) == 1:
+            self.vector_field = vectors[0]
         if self.vector_field not in fields:
-            vectors = [n for n, f in fields.items() if "dim" in f.get("params", {})]
             msg = (
                 f"vector_field {self.vector_field!r} is not a field of {self.collection_name!r}"
                 f" (vector fields: {vectors})"
@@ -187,8 +193,66 @@ class MilvusSource:
         """Forget cached collection counts (after writes by other clients)."""
         with self._lock:
             self._counts.clear()
+            self._mean = None
+
+    def mean_vector(self, batch_size: int = 4096) -> np.ndarray:
+        """The mean of the stored vectors (L2-normalized), for calibrated relevance.
+
+        One pass over the collection's vectors (``query_iterator``) on first use, cached
+        until a write through this object or :meth:`refresh`.
+        """
+        with self._lock:
+            if self._mean is not None:
+                return self._mean
+        total = np.zeros(self._dim or 0, dtype=np.float64)
+        count = 0
+        if self._dim is not None:
+            iterator = self.client.query_iterator(
+                self.collection_name, batch_size=batch_size, output_fields=[self.vector_field]
+            )
+            try:
+                while batch := iterator.next():
+                    raw = np.asarray([row[self.vector_field] for row in batch], np.float64)
+                    norms = np.linalg.norm(raw, axis=1)
+                    norms[norms == 0] = 1.0
+                    total += (raw / norms[:, None]).sum(axis=0)
+                    count += len(batch)
+            finally:
+                iterator.close()
+        mean = total / max(count, 1)
+        with self._lock:
+            self._mean = mean
+        return mean
 
     # ------------------------------------------------------------------ filters
+    _OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "in", "not in", "like")
+    _ARRAY_OPERATORS = ("array_contains", "array_contains_any", "array_contains_all")
+
+    def field_ref(self, key: str) -> str:
+        """How a filter names metadata key ``key`` (inside the JSON ``metadata_field``)."""
+        if not isinstance(key, str) or not _NAME.match(key):
+            msg = f"where keys (metadata filter keys) must be field names, got {key!r}"
+            raise ValueError(msg)
+        if self.metadata_field and key not in self._static:
+            return f"{self.metadata_field}[{json.dumps(key)}]"
+        return key
+
+    def condition(self, key: str, op: str, value: Any) -> str:
+        """One comparison as a Milvus expression: ``key op value``.
+
+        ``op`` is one of ``==, !=, >, >=, <, <=, in, not in, like`` or ``array_contains``,
+        ``array_contains_any``, ``array_contains_all``; values are quoted as Milvus literals.
+        """
+        name = self.field_ref(key)
+        if op in self._ARRAY_OPERATORS:
+            return f"{op}({name}, {_literal(value)})"
+        if op not in self._OPERATORS:
+            msg = f"op must be one of {[*self._OPERATORS, *self._ARRAY_OPERATORS]}, got {op!r}"
+            raise ValueError(msg)
+        if op in ("in", "not in") and isinstance(value, (tuple, set, frozenset)):
+            value = list(value)
+        return f"{name} {op} {_literal(value)}"
+
     def filter_expression(self, where: Any) -> str:
         """The Milvus expression for ``where`` (a str, a dict of required values, or None)."""
         if where is None:
@@ -196,19 +260,11 @@ class MilvusSource:
         if isinstance(where, str):
             return where
         if isinstance(where, Mapping):
-            parts = []
-            for key, value in where.items():
-                if not isinstance(key, str) or not _NAME.match(key):
-                    msg = f"where keys must be field names (letters, digits, _), got {key!r}"
-                    raise ValueError(msg)
-                name = key
-                if self.metadata_field and key not in self._static:
-                    name = f"{self.metadata_field}[{json.dumps(key)}]"
-                if isinstance(value, (list, tuple, set, frozenset)):
-                    parts.append(f"{name} in {_literal(list(value))}")
-                else:
-                    parts.append(f"{name} == {_literal(value)}")
-            return " and ".join(parts)
+            multi = (list, tuple, set, frozenset)
+            return " and ".join(
+                self.condition(key, "in" if isinstance(value, multi) else "==", value)
+                for key, value in where.items()
+            )
         msg = (
             "where must be a Milvus filter expression (str) or a dict of required values,"
             f" got {type(where).__name__}"
@@ -435,3 +491,31 @@ class MilvusSVMSearcher(CandidateSearcher):
     ) -> None:
         source_options = {k: options.pop(k) for k in self._SOURCE_OPTIONS if k in options}
         super().__init__(MilvusSource(uri, collection_name, **source_options), **options)
+        self.source: MilvusSource
+
+    @classmethod
+    def open(
+        cls,
+        uri: str | None = None,
+        collection_name: str = "svm_retrievers",
+        *,
+        dim: int | None = None,
+        **options: Any,
+    ) -> MilvusSVMSearcher:
+        """A searcher over an existing collection; with ``dim``, a missing one is created.
+
+        Raises ``ValueError`` naming the collections that exist when ``collection_name``
+        does not and no ``dim`` is given (a typo, or the wrong database).
+        """
+        searcher = cls(uri, collection_name, dim=dim, **options)
+        if searcher.dim is None:
+            source = searcher.source
+            names = sorted(source.client.list_collections())
+            if options.get("client") is None:
+                source.close()
+            msg = (
+                f"collection {collection_name!r} does not exist in {uri or 'the given client'!r}"
+                f" (collections there: {names}); pass dim=... to create it"
+            )
+            raise ValueError(msg)
+        return searcher

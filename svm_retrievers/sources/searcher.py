@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from ..calibration import relevance
 from ..index import Hit, build_hits
 from ..params import ScoringParams
 from ..scoring import fuse, top_k
-from ..validation import check_k, check_vector
-from .base import CandidateSource
+from ..validation import check_k, check_unit_interval, check_vector
+from .base import Candidates, CandidateSource
 from .exact import CandidateSVM, candidate_svm
 
 
@@ -100,6 +101,17 @@ class CandidateSearcher:
         """Delete documents from the source."""
         self.source.delete(ids)
 
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and bool(self.fetch([doc_id]).ids)
+
+    def fetch(self, ids: Sequence[str]) -> Candidates:
+        """The stored documents with these ids (unknown ids are skipped), in the order given."""
+        fetch = getattr(self.source, "fetch", None)
+        if fetch is None:
+            msg = f"{type(self.source).__name__} cannot fetch documents by id (it has no fetch())"
+            raise TypeError(msg)
+        return fetch(list(ids))
+
     def solve(self, query: Any, *, where: Any = None, k: int = 1, **params: Any) -> CandidateSVM:
         """The solved SVM and its scored working set for ``query`` (at least ``k`` nearest)."""
         p = self.params.replace(**params)
@@ -121,27 +133,65 @@ class CandidateSearcher:
         return result
 
     def search(
-        self, query: Any, k: int = 10, mode: str | None = None, *, where: Any = None, **params: Any
+        self,
+        query: Any,
+        k: int = 10,
+        mode: str | None = None,
+        *,
+        where: Any = None,
+        positives: Any = None,
+        negatives: Any = None,
+        score_threshold: float | None = None,
+        **params: Any,
     ) -> list[Hit]:
         """The top ``k`` documents for ``query`` by ``mode``, best first, with all three scores.
 
         ``where`` is passed down to the source (for Milvus: a filter expression string, or
         a dict of required values); the SVM is then the one over the matching documents.
+        ``score_threshold`` keeps only documents whose calibrated ``relevance`` (see
+        :mod:`svm_retrievers.calibration`) is at least this, as :meth:`SVMIndex.search
+        <svm_retrievers.SVMIndex.search>` does. ``positives``/``negatives`` ("more like
+        these") need the in-memory :class:`~svm_retrievers.SVMIndex` and are refused here.
         """
         k = check_k(k)
+        if positives is not None or negatives is not None:
+            msg = (
+                "positives/negatives are supported by the in-memory SVMIndex only, not by"
+                f" a {type(self).__name__} over {type(self.source).__name__}"
+            )
+            raise ValueError(msg)
+        if score_threshold is not None:
+            score_threshold = check_unit_interval(score_threshold, "score_threshold")
         p = self.params.replace(mode=mode, **params)
         result = self.solve(query, where=where, k=k, C=p.C, tol=p.tol)
         work = result.work
         knn, svm = work.knn, result.svm
         hybrid = fuse(knn, svm, alpha=p.alpha, fusion=p.fusion)
         ranking = {"knn": knn, "svm": svm, "hybrid": hybrid}[p.mode]
+        rel = self._relevance(knn, query)
+        if score_threshold is None:
+            order = top_k(ranking, k)
+        else:
+            if rel is None:
+                kind = type(self.source).__name__
+                msg = f"score_threshold needs calibrated relevance, which {kind} cannot give"
+                raise ValueError(msg)
+            kept = np.flatnonzero(rel >= score_threshold)
+            order = kept[top_k(ranking[kept], k)]
         return build_hits(
-            top_k(ranking, k),
+            order,
             ranking,
             (knn, svm, hybrid),
-            None,
+            rel,
             lambda pos: (work.ids[pos], work.texts[pos], work.metadatas[pos]),
         )
+
+    def _relevance(self, knn: np.ndarray, query: Any) -> np.ndarray | None:
+        """Calibrated relevance of the working set, from the source's mean stored vector."""
+        mean_vector = getattr(self.source, "mean_vector", None)
+        if mean_vector is None:
+            return None
+        return relevance(knn, check_vector(query, "query"), mean_vector())
 
     def search_batch(
         self,
