@@ -377,8 +377,10 @@ class SVMRetriever(BaseRetriever):
         then a missing collection is created. ``vector_field=None`` takes the collection's
         only vector field, ``id_field=None`` its primary key. ``options`` are
         :class:`~svm_retrievers.sources.CandidateSearcher` settings (``m``, ``max_m``,
-        ``verify``, ...), ``metric``/``index_type`` for a new collection, and scoring
-        parameters (``C``, ``alpha``, ...).
+        ``verify``, ``relevance=True`` for calibrated relevance and ``score_threshold``, at
+        the cost of one pass over the collection at the first search, ...),
+        ``metric``/``index_type`` for a new collection, and scoring parameters (``C``,
+        ``alpha``, ...).
         """
         from .sources.milvus import MilvusSVMSearcher
 

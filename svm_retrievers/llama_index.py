@@ -385,9 +385,11 @@ class SVMRetriever(BaseRetriever):
         ``MilvusVectorStore`` collections (``id``, ``embedding``, node JSON in
         ``_node_content``) are read as they are: ``vector_field=None`` takes the only vector
         field, ``id_field=None`` the primary key; a ``text_field`` the collection lacks is
-        ignored (the text is then read from ``_node_content``). ``options`` are :class:`~svm_retrievers.sources.CandidateSearcher`
-        settings (``m``, ``verify``, ...), ``metric``/``index_type`` for a new collection,
-        and scoring parameters (``C``, ``alpha``, ...).
+        ignored (the text is then read from ``_node_content``). ``options`` are
+        :class:`~svm_retrievers.sources.CandidateSearcher` settings (``m``, ``verify``,
+        ``relevance=True`` for calibrated relevance and ``score_threshold``, at the cost of one
+        pass over the collection at the first search, ...), ``metric``/``index_type`` for a
+        new collection, and scoring parameters (``C``, ``alpha``, ...).
         """
         from .sources.milvus import MilvusSVMSearcher
 

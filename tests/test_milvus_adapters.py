@@ -91,7 +91,7 @@ def _payload(metadata: dict[str, Any]) -> dict[str, Any]:
 def lc_pair() -> tuple[lc.SVMRetriever, lc.SVMRetriever]:
     """(in-memory, Milvus) retrievers over the same 12 documents."""
     memory = lc.SVMRetriever.from_documents(corpus(), BOW)
-    milvus = lc.SVMRetriever.from_milvus(BOW, _uri(), "lc_docs", dim=BOW.dim)
+    milvus = lc.SVMRetriever.from_milvus(BOW, _uri(), "lc_docs", dim=BOW.dim, relevance=True)
     milvus.add_documents(corpus())
     return memory, milvus
 
@@ -102,7 +102,7 @@ def lc_large() -> tuple[lc.SVMRetriever, lc.SVMRetriever]:
     pairs = list(zip(TEXTS, VECTORS.tolist(), strict=True))
     memory = lc.SVMRetriever.from_embeddings(pairs, LookupEmbeddings(), METAS, IDS)
     milvus = lc.SVMRetriever.from_milvus(
-        LookupEmbeddings(), _uri(), "lc_large", dim=D, m=200, verify_m=200
+        LookupEmbeddings(), _uri(), "lc_large", dim=D, m=200, verify_m=200, relevance=True
     )
     milvus.add_embeddings(pairs, METAS, IDS)
     return memory, milvus
@@ -235,7 +235,7 @@ def test_langchain_milvus_reads_a_langchain_milvus_collection():
         ],
     )
     client.close()
-    retriever = lc.SVMRetriever.from_milvus(BOW, _uri(), "lc_native")
+    retriever = lc.SVMRetriever.from_milvus(BOW, _uri(), "lc_native", relevance=True)
     assert retriever.index.source.id_field == "pk" and retriever.index.source.metric == "L2"
     memory = lc.SVMRetriever.from_documents(
         [
@@ -305,7 +305,7 @@ LI_QUERIES = ["sweet fruit from trees", "a programming language for memory safet
 @pytest.fixture(scope="module")
 def li_pair() -> tuple[li.SVMRetriever, li.SVMRetriever]:
     memory = li.SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=EMBED)
-    milvus = li.SVMRetriever.from_milvus(_uri(), "li_docs", EMBED, dim=EMBED.dim)
+    milvus = li.SVMRetriever.from_milvus(_uri(), "li_docs", EMBED, dim=EMBED.dim, relevance=True)
     milvus.insert_nodes(corpus_nodes())
     return memory, milvus
 
@@ -339,7 +339,14 @@ def test_llama_index_milvus_exact_svm_from_candidates():
     ]
     memory = li.SVMRetriever.from_defaults(nodes=nodes, embed_model=EMBED, similarity_top_k=10)
     milvus = li.SVMRetriever.from_milvus(
-        _uri(), "li_large", EMBED, dim=D, similarity_top_k=10, m=200, verify_m=200
+        _uri(),
+        "li_large",
+        EMBED,
+        dim=D,
+        similarity_top_k=10,
+        m=200,
+        verify_m=200,
+        relevance=True,
     )
     milvus.insert_nodes(nodes)
     for q in QUERIES:
@@ -484,7 +491,7 @@ def test_llama_index_milvus_reads_a_milvus_vector_store_collection():
         rows.append(entry)
     client.insert("li_native", rows)
     client.close()
-    milvus = li.SVMRetriever.from_milvus(_uri(), "li_native", EMBED)
+    milvus = li.SVMRetriever.from_milvus(_uri(), "li_native", EMBED, relevance=True)
     assert milvus.index.source.vector_field == "embedding" and milvus.index.source.metric == "IP"
     memory = li.SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=EMBED)
     for query in LI_QUERIES:
@@ -538,3 +545,17 @@ def test_docs_adapter_section_runs_as_written(tmp_path, monkeypatch, capsys):
     shown = re.findall(r"^print\(.*\)  # (.*)$", section, re.M)
     assert len(shown) == 6 and printed == shown
     assert (tmp_path / "svm_adapters.db").exists()
+
+
+def test_milvus_relevance_is_opt_in(lc_pair):
+    """Relevance over a database costs a pass over the collection: off unless asked for."""
+    _, with_relevance = lc_pair
+    plain = lc.SVMRetriever.from_milvus(BOW, _uri(), "lc_docs")
+    assert plain.index.relevance is False and with_relevance.index.relevance is True
+    query = LC_QUERIES[0]
+    got, expected = plain.invoke(query, k=3), with_relevance.invoke(query, k=3)
+    assert [d.id for d in got] == [d.id for d in expected]
+    assert all(d.metadata["relevance"] == 0.0 for d in got)
+    assert any(d.metadata["relevance"] > 0.0 for d in expected)
+    with pytest.raises(ValueError, match="relevance=True"):
+        plain.invoke(query, score_threshold=0.3)

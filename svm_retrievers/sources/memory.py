@@ -20,6 +20,9 @@ class InMemorySource:
     Writes go to the wrapped index.
     """
 
+    cheap_mean = True
+    """The mean stored vector is cached by the index: relevance costs nothing extra."""
+
     def __init__(self, index: SVMIndex) -> None:
         if not isinstance(index, SVMIndex):
             msg = f"index must be an SVMIndex, got {type(index).__name__}"

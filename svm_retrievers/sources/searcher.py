@@ -33,6 +33,11 @@ class CandidateSearcher:
         verify: certify each solution with a search along the SVM's direction, adding the
             documents it finds inside the margin until none is left.
         verify_m: results per verification search (default ``max(m, 2000)``).
+        relevance: compute the calibrated ``relevance`` of hits (needed by
+            ``score_threshold``) from the mean of the stored vectors. ``None`` (default): when
+            the source has it cheaply (``InMemorySource``), not for a database, where the mean
+            costs one pass over the whole collection at the first search (``True`` opts in;
+            without it hits carry ``relevance=0.0``).
         params: :class:`ScoringParams` fields (``mode``, ``C``, ``alpha``, ``fusion``).
 
     Example:
@@ -55,6 +60,7 @@ class CandidateSearcher:
         verify_m: int | None = None,
         slack: float = 0.05,
         tail: int = 20,
+        relevance: bool | None = None,
         **params: Any,
     ) -> None:
         for name in ("candidates", "size", "add", "delete"):
@@ -75,6 +81,9 @@ class CandidateSearcher:
         self.slack = float(slack)
         self.verify = bool(verify)
         self.verify_m = None if verify_m is None else check_k(verify_m, "verify_m")
+        if relevance is None:
+            relevance = bool(getattr(source, "cheap_mean", False))
+        self.relevance = bool(relevance)
         self.params = ScoringParams(**params)
         self.last: CandidateSVM | None = None
         """The last search's solved SVM and working set (how ``m`` grew, whether certified)."""
@@ -174,7 +183,13 @@ class CandidateSearcher:
         else:
             if rel is None:
                 kind = type(self.source).__name__
-                msg = f"score_threshold needs calibrated relevance, which {kind} cannot give"
+                msg = (
+                    f"score_threshold needs calibrated relevance, which this searcher over {kind}"
+                    " does not compute: create it with relevance=True (one pass over the"
+                    " collection at the first search computes the mean stored vector)"
+                    if self.relevance is False and hasattr(self.source, "mean_vector")
+                    else f"score_threshold needs calibrated relevance, which {kind} cannot give"
+                )
                 raise ValueError(msg)
             kept = np.flatnonzero(rel >= score_threshold)
             order = kept[top_k(ranking[kept], k)]
@@ -189,7 +204,7 @@ class CandidateSearcher:
     def _relevance(self, knn: np.ndarray, query: Any) -> np.ndarray | None:
         """Calibrated relevance of the working set, from the source's mean stored vector."""
         mean_vector = getattr(self.source, "mean_vector", None)
-        if mean_vector is None:
+        if mean_vector is None or not self.relevance:
             return None
         return relevance(knn, check_vector(query, "query"), mean_vector())
 
