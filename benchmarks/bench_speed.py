@@ -396,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     global CLOCK
     if args.cpu_time:
         CLOCK = time.process_time
+    # Load every library with a BLAS or OpenMP pool first (scikit-learn brings scipy's own
+    # OpenBLAS and libgomp), so that the limit reaches all of them.
+    import sklearn.svm  # noqa: F401
+
     threadpool_limits(args.threads)
     env = environment(args.threads)
     env["clock"] = "process_time" if args.cpu_time else "perf_counter"

@@ -468,13 +468,14 @@ class SVMRetriever(BaseRetriever):
         if clash:
             msg = f"node ids already in the index: {clash[:5]!r}"
             raise ValueError(msg)
-        nodes_by_id.update(zip(ids, stored, strict=True))
-        return self._index.add(
+        added = self._index.add(  # first: if the index refuses them, nothing changes here
             vectors,
             ids,
             texts=[_node_text(n) for n in stored],
             metadatas=[n.metadata for n in stored],
         )
+        nodes_by_id.update(zip(ids, stored, strict=True))
+        return added
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         """Delete the nodes with these ids (Milvus skips unknown ids)."""
