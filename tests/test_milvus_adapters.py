@@ -529,9 +529,10 @@ def test_llama_index_milvus_clear_errors(li_pair):
 
 
 # --------------------------------------------------------------------------- docs
-def test_docs_adapter_section_runs_as_written(tmp_path, monkeypatch, capsys):
-    """docs/milvus.md's adapter examples run as written and print what they say."""
-    doc = Path(__file__).parents[1] / "docs" / "milvus.md"
+@pytest.mark.parametrize("name", ["docs/milvus.md", "README.md"])
+def test_docs_adapter_section_runs_as_written(name, tmp_path, monkeypatch, capsys):
+    """The adapter examples (docs/milvus.md, README.md) run as written and print what they say."""
+    doc = Path(__file__).parents[1] / name
     text = doc.read_text()
     start = text.index("### The LangChain and LlamaIndex adapters over Milvus")
     section = text[start : text.index("\n### ", start + 1)]
