@@ -31,8 +31,15 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def _run_threads(targets: list[Callable[[], None]], seconds: float) -> list[BaseException]:
-    """Run ``targets`` in threads until ``seconds`` pass; return what they raised."""
+def _run_threads(
+    targets: list[Callable[[], None]],
+    seconds: float,
+    until: Callable[[], bool] | None = None,
+    max_seconds: float = 60.0,
+) -> list[BaseException]:
+    """Run ``targets`` in threads until ``seconds`` pass and ``until()`` holds (at most
+    ``max_seconds``, so that a loaded machine still completes the work asked); return what
+    they raised."""
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -51,6 +58,9 @@ def _run_threads(targets: list[Callable[[], None]], seconds: float) -> list[Base
     for t in threads:
         t.start()
     stop.wait(seconds)
+    deadline = time.monotonic() + max_seconds - seconds
+    while until is not None and not until() and time.monotonic() < deadline:
+        stop.wait(0.05)
     stop.set()
     for t in threads:
         t.join(timeout=60)
@@ -156,6 +166,7 @@ def test_searches_during_adds_and_deletes_see_whole_snapshots():
     errors = _run_threads(
         [reader("svm"), reader("knn"), reader("hybrid"), scorer, batch_reader, writer, writer],
         seconds=3.0,
+        until=lambda: len(counts) == 5 and min(counts.values()) >= 2 and len(seen_states) >= 2,
     )
     assert not errors, errors[0]
     assert min(counts.values()) >= 2 and len(counts) == 5, dict(counts)
@@ -221,7 +232,9 @@ def test_many_threads_on_a_fixed_index_answer_like_one_thread():
 
         return step
 
-    errors = _run_threads([worker(o) for o in range(4)], seconds=3.0)
+    errors = _run_threads(
+        [worker(o) for o in range(4)], seconds=3.0, until=lambda: sum(done.values()) >= 8
+    )
     assert not errors, errors[0]
     assert sum(done.values()) >= 8
 
@@ -244,7 +257,11 @@ def test_concurrent_saves_and_loads_of_a_changing_index(tmp_path):
             np.testing.assert_allclose(vec, corpus.unit[doc_id], atol=1e-6)
         loads.append(len(loaded))
 
-    errors = _run_threads([saver, saver, loader, corpus.writer(index, seed=5)], seconds=3.0)
+    errors = _run_threads(
+        [saver, saver, loader, corpus.writer(index, seed=5)],
+        seconds=3.0,
+        until=lambda: len(loads) >= 3,
+    )
     assert not errors, repr(errors[0])
     assert len(loads) >= 3
     SVMIndex.load(target)  # the last save left a whole index

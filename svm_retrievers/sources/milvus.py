@@ -320,7 +320,8 @@ class MilvusSource:
             data=[query],
             limit=check_k(m, "m"),
             filter=self.filter_expression(where),
-            output_fields=[],
+            # An empty list returns every field (vectors included) on Milvus Lite.
+            output_fields=[self.id_field],
             anns_field=self.vector_field,
         )[0]
         ids = [str(row[self.id_field]) for row in result]
