@@ -46,6 +46,7 @@ _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
 _CG_MAX = 400  # conjugate-gradient steps per Newton step
 _ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
+_SORT_FLIPS = 512  # line search: above this many breakpoints, bound the step before sorting
 _POOL = 4096  # documents kept after the first warm-start step (at least; or N / 8)
 
 
@@ -80,11 +81,16 @@ class _State:
     done: bool = False
     row_scores: np.ndarray | None = None
     rows: _Rows | None = None  # the working set while Newton runs (released in between)
+    # Every row's latest decision value (warm start, then check pass): the working set is
+    # gathered in its order, so that the rows Newton finds active are mostly at the front.
+    estimate: np.ndarray | None = None
 
     def gather(self) -> _Rows:
         """The working set: positives, explicit negatives, then the documents in ``in_work``."""
         if self.rows is None:
             index = np.flatnonzero(self.in_work)
+            if self.estimate is not None:
+                index = index[np.argsort(-self.estimate[index], kind="stable")]
             self.rows = _Rows(self.head, self.negatives[index], index)
         return self.rows
 
@@ -123,9 +129,22 @@ class _Rows:
         self.index = index  # rows of the stored negatives held in ``docs``
         self.n = head.shape[0] + docs.shape[0]
 
-    def take(self, mask: np.ndarray) -> _Rows:
+    def front(self, mask: np.ndarray, *vectors: np.ndarray) -> _Rows:
+        """The rows in ``mask``, without copying the documents: the masked documents are moved
+        to the front of ``docs`` in place (with the same swaps applied to ``index`` and to each
+        of ``vectors``, per-row arrays over all rows) and returned as a view. Only rows on the
+        wrong side move, so a step that changes the active set a little copies a few rows."""
         h = self.head.shape[0]
-        return _Rows(self.head[mask[:h]], self.docs[mask[h:]], self.index[mask[h:]])
+        docs_mask = mask[h:]
+        k = int(np.count_nonzero(docs_mask))
+        out = np.flatnonzero(~docs_mask[:k])  # inactive rows in the front block
+        into = k + np.flatnonzero(docs_mask[k:])  # active rows behind it (as many)
+        if out.size:
+            self.docs[out], self.docs[into] = self.docs[into], self.docs[out].copy()
+            self.index[out], self.index[into] = self.index[into], self.index[out]
+            for v in vectors:
+                v[h + out], v[h + into] = v[h + into], v[h + out]
+        return _Rows(self.head[mask[:h]], self.docs[:k], self.index[:k])
 
     def dot(self, z: np.ndarray) -> np.ndarray:
         """``X z`` for an augmented vector ``z = [v, b]``."""
@@ -280,7 +299,8 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
     w = np.empty(dim + 1)
     w[:-1] = basis @ beta
     w[-1] = b
-    warm = pos_scores @ beta[: pos.shape[0]] + sub.scores @ beta[pos.shape[0] :] + b
+    cached_beta = beta[pos.shape[0] :].astype(sub.scores.dtype)
+    warm = pos_scores @ beta[: pos.shape[0]] + (sub.scores @ cached_beta).astype(np.float64) + b
 
     # Working set: the documents the warm start ranks highest, a few times as many as it puts
     # inside the margin (the optimum's margin holds more of them than the warm start's).
@@ -308,6 +328,7 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         cn=cn,
         w=w,
         in_work=in_work,
+        estimate=warm,
         negatives=negatives,
         head=head,
         basis=u[:, keep],
@@ -368,19 +389,9 @@ def _subspace_svm(
     beta = np.zeros(m + 1)
     beta[m] = -1.0  # w = 0, b = -1: every document on the margin, only positives active
 
-    o = outputs(beta)
+    o = np.full(y.shape[0], -1.0)  # = outputs(beta)
     prev: np.ndarray | None = None
     for step in range(12):
-        pool_size = max(_POOL, n_docs // 8)
-        if step == 1 and n_docs > pool_size:
-            # One step over every document locates the margin; the rest run on the documents
-            # nearest to it (plenty for a warm start; exactness comes later).
-            keep = np.sort(np.argpartition(-o[:n_docs], pool_size - 1)[:pool_size])
-            pool = np.concatenate([keep, np.arange(n_docs, y.shape[0])])
-            pos_scores, cached = pos_scores[keep], cached[keep]
-            o, y, c = o[pool], y[pool], c[pool]
-            n_docs = pool_size
-            prev = None
         act = np.flatnonzero(y * o < 1.0)
         if prev is not None and np.array_equal(act, prev):
             break
@@ -393,6 +404,17 @@ def _subspace_svm(
         except np.linalg.LinAlgError:
             break
         od = outputs(d)
+        pool_size = max(_POOL, n_docs // 8)
+        if step == 0 and n_docs > pool_size:
+            # Every document starts on the margin, and the first step moves those with the
+            # largest ``od`` into it first: the rest of the warm start runs on them (plenty
+            # for a warm start; exactness comes later).
+            keep = np.sort(np.argpartition(-od[:n_docs], pool_size - 1)[:pool_size])
+            pool = np.concatenate([keep, np.arange(n_docs, y.shape[0])])
+            pos_scores, cached = pos_scores[keep], cached[keep]
+            o, od, y, c = o[pool], od[pool], y[pool], c[pool]
+            n_docs = pool_size
+            act = np.flatnonzero(y * o < 1.0)  # the positives (no document is active yet)
         t = _line_search(float(beta @ reg @ d), float(d @ reg @ d), o, od, y, c)
         beta = beta + t * d
         o = o + t * od
@@ -415,14 +437,17 @@ def _newton(s: _State) -> None:
     prev_active: np.ndarray | None = None
     while True:
         active = y * o < 1.0
-        xa = x.take(active)
+        settled = prev_active is not None and np.array_equal(active, prev_active)
+        # Documents share one label and weight, so moving their rows needs only ``o`` to follow;
+        # the active set is the same, now at the front.
+        xa = x.front(active, o)
+        active = y * o < 1.0
         ca = c[active]
         alpha = 2.0 * ca * (o[active] - y[active])
         grad = w + xa.tdot(alpha)
         gnorm = float(np.linalg.norm(grad))
         floor = 8.0 * eps * (float(np.abs(alpha).sum()) + float(np.linalg.norm(w)))
         target = max(p.tol * max(1.0, float(np.linalg.norm(w))), floor)
-        settled = prev_active is not None and np.array_equal(active, prev_active)
         if settled and gnorm <= target:
             s.converged = True
             break
@@ -510,6 +535,21 @@ def _line_search(
     if flips.size == 0:
         return -a0 / b0 if b0 > 0 else 1.0
     tb = (y[flips] - o[flips]) / xd[flips]
+    if flips.size > _SORT_FLIPS:
+        # The slope is nondecreasing (the objective is convex): find a step where it is
+        # already >= 0 (the Newton step 1, or a multiple) and sort only the breakpoints
+        # before it, typically a few of the many.
+        t_hi = 1.0
+        for _ in range(64):
+            out = o + t_hi * xd
+            on = y * out < 1.0
+            if wd + t_hi * dd + 2.0 * float(np.dot(cx[on], out[on] - y[on])) >= 0.0:
+                keep = tb <= t_hi
+                flips, tb = flips[keep], tb[keep]
+                break
+            t_hi *= 2.0
+        if flips.size == 0:
+            return -a0 / b0 if b0 > 0 else 1.0
     order = np.argsort(tb, kind="stable")
     flips, tb = flips[order], tb[order]
     sign = np.where(active[flips], -1.0, 1.0)  # leaving (-) or entering (+) the active set
@@ -543,3 +583,4 @@ def _check(s: _State, scores: np.ndarray) -> None:
     if new_rows.size > 2 * violators.sum() + 256:  # scores crowd the margin: violators only
         new_rows = np.flatnonzero(violators)
     s.in_work[new_rows] = True
+    s.estimate = scores
