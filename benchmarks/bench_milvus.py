@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -61,6 +62,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--query-seed", type=int, default=None, help="default: seed + 1")
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--batch-size", type=int, default=0, help="also time search_batch in chunks of this size"
+    )
+    ap.add_argument("--skip-single", action="store_true", help="time search_batch only")
     args = ap.parse_args()
     threadpool_limits(1)
     name = f"bench_{args.n}_{args.dim}_{args.seed}"
@@ -98,8 +103,22 @@ def main() -> None:
     c_pos, c_neg = class_weights(args.n)
     searcher.search(queries[0], k=args.k)  # warm-up (loads the collection)
 
+    references: dict[int, tuple[list[str], np.ndarray, float]] = {}
+
+    def reference(qi: int) -> tuple[list[str], np.ndarray, float]:
+        """The in-memory exact SVM's top ids, all its scores, and its time (cached)."""
+        if qi not in references:
+            t0 = time.perf_counter()
+            full = solve_weighted(
+                queries[qi][None], vectors, c_pos=c_pos, c_neg=c_neg, C=0.1, tol=1e-8
+            )
+            ref_s = time.perf_counter() - t0
+            top = [ids[j] for j in np.argsort(-full.neg_scores, kind="stable")[: args.k]]
+            references[qi] = (top, full.neg_scores, ref_s)
+        return references[qi]
+
     rows = []
-    for qi, q in enumerate(queries):
+    for qi, q in enumerate([] if args.skip_single else queries):
         t0 = time.perf_counter()
         knn_raw = source.client.search(name, data=[q], limit=args.k)[0]
         knn_s = time.perf_counter() - t0
@@ -107,16 +126,13 @@ def main() -> None:
         hits = searcher.search(q, k=args.k, mode="svm")
         svm_s = time.perf_counter() - t0
         last = searcher.last
-        t0 = time.perf_counter()
-        full = solve_weighted(q[None], vectors, c_pos=c_pos, c_neg=c_neg, C=0.1, tol=1e-8)
-        ref_s = time.perf_counter() - t0
-        ref_top = [ids[j] for j in np.argsort(-full.neg_scores, kind="stable")[: args.k]]
+        ref_top, ref_scores, ref_s = reference(qi)
         got = [h.id for h in hits]
         row = {
             "query": qi,
             "identical_top10": got == ref_top,
             "overlap": len(set(got) & set(ref_top)) / args.k,
-            "max_abs_svm_diff": max(abs(h.svm_score - full.neg_scores[int(h.id)]) for h in hits),
+            "max_abs_svm_diff": max(abs(h.svm_score - ref_scores[int(h.id)]) for h in hits),
             "milvus_knn_top1": str(knn_raw[0]["id"]),
             "milvus_knn_s": knn_s,
             "svm_s": svm_s,
@@ -124,7 +140,7 @@ def main() -> None:
             "m_history": last.m_history,
             "rounds": last.rounds,
             "certified": last.exact,
-            "n_active": int((full.neg_scores > -1).sum()),
+            "n_active": int((ref_scores > -1).sum()),
         }
         if qi < args.liblinear and args.n <= 200_000:
             index = SVMIndex.from_embeddings(vectors, ids, solver="liblinear", tol=1e-6)
@@ -141,8 +157,52 @@ def main() -> None:
             flush=True,
         )
 
+    batch_rows: list[dict[str, Any]] = []
+    knn_times: list[float] = []
+    for start in range(0, len(queries) if args.batch_size else 0, max(1, args.batch_size)):
+        chunk = queries[start : start + args.batch_size]
+        t0 = time.perf_counter()
+        source.client.search(name, data=list(chunk), limit=args.k)
+        knn_times.append((time.perf_counter() - t0) / len(chunk))
+        t0 = time.perf_counter()
+        results = searcher.search_batch(chunk, k=args.k, mode="svm")
+        per_query = (time.perf_counter() - t0) / len(chunk)
+        for j, (hits, solved) in enumerate(zip(results, searcher.last_batch, strict=True)):
+            ref_top, ref_scores, _ = reference(start + j)
+            got = [h.id for h in hits]
+            batch_rows.append(
+                {
+                    "query": start + j,
+                    "identical_top10": got == ref_top,
+                    "max_abs_svm_diff": max(abs(h.svm_score - ref_scores[int(h.id)]) for h in hits),
+                    "batch_s_per_query": per_query,
+                    "m_history": solved.m_history,
+                    "certified": solved.exact,
+                }
+            )
+        print(
+            f"batch {start:4d}-{start + len(chunk) - 1}: {per_query * 1e3:7.0f} ms/query "
+            f"(Milvus kNN batched {knn_times[-1] * 1e3:.0f} ms/query), identical "
+            f"{sum(r['identical_top10'] for r in batch_rows[-len(chunk) :])}/{len(chunk)}",
+            flush=True,
+        )
+
     med = statistics.median
-    summary = {
+    summary: dict[str, Any] = {"n": args.n, "dim": args.dim, "load_s": load_s}
+    if batch_rows:
+        summary["batch"] = {
+            "batch_size": args.batch_size,
+            "queries": len(batch_rows),
+            "identical_top10": f"{sum(r['identical_top10'] for r in batch_rows)}/{len(batch_rows)}",
+            "certified": f"{sum(r['certified'] for r in batch_rows)}/{len(batch_rows)}",
+            "max_abs_svm_diff": max(r["max_abs_svm_diff"] for r in batch_rows),
+            "median_svm_ms_per_query": med(r["batch_s_per_query"] for r in batch_rows) * 1e3,
+            "median_milvus_knn_batched_ms_per_query": med(knn_times) * 1e3,
+        }
+    if not rows:
+        _write(args, summary, rows, batch_rows)
+        return
+    summary |= {
         "n": args.n,
         "dim": args.dim,
         "queries": args.queries,
@@ -157,12 +217,17 @@ def main() -> None:
         "max_final_m": max(r["m_history"][-1] for r in rows),
         "median_rounds": med(r["rounds"] for r in rows),
         "median_n_active": med(r["n_active"] for r in rows),
-        "load_s": load_s,
     }
     lib_rows = [r for r in rows if "identical_to_liblinear" in r]
     if lib_rows:
         same = sum(r["identical_to_liblinear"] for r in lib_rows)
         summary["identical_to_liblinear"] = f"{same}/{len(lib_rows)}"
+    _write(args, summary, rows, batch_rows)
+
+
+def _write(
+    args: argparse.Namespace, summary: dict[str, Any], rows: list, batch_rows: list
+) -> None:
     print("\n| metric | value |\n|---|---|")
     for key, value in summary.items():
         print(f"| {key} | {value:.3g} |" if isinstance(value, float) else f"| {key} | {value} |")
@@ -171,6 +236,7 @@ def main() -> None:
     out = {
         "summary": summary,
         "rows": rows,
+        "batch_rows": batch_rows,
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),

@@ -7,7 +7,7 @@ a Milvus collection (embedded Milvus Lite or a server, through ``pymilvus``; imp
 """
 
 from .base import Candidates, CandidateSource
-from .exact import CandidateSVM, candidate_svm, class_weights
+from .exact import CandidateSVM, candidate_svm, candidate_svm_batch, class_weights
 from .memory import InMemorySource
 from .searcher import CandidateSearcher
 
@@ -18,5 +18,6 @@ __all__ = [
     "Candidates",
     "InMemorySource",
     "candidate_svm",
+    "candidate_svm_batch",
     "class_weights",
 ]

@@ -23,6 +23,7 @@ from the query usually, but not provably, score lower still, so the result is no
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,15 +99,106 @@ def candidate_svm(
     runs: while any of the ``tail`` lowest-cosine candidates scores above ``-1 - slack``,
     ``m`` doubles (up to ``max_m``); the result is then not certified.
     """
+    return candidate_svm_batch(
+        source,
+        np.asarray(query)[None, :],
+        C=C,
+        where=where,
+        m=m,
+        max_m=max_m,
+        tail=tail,
+        slack=slack,
+        verify=verify,
+        verify_m=verify_m,
+        max_rounds=max_rounds,
+        tol=tol,
+        max_iter=max_iter,
+    )[0]
+
+
+def candidate_svm_batch(
+    source: CandidateSource, queries: np.ndarray, *, where: Any = None, **options: Any
+) -> list[CandidateSVM]:
+    """:func:`candidate_svm` for each row of ``queries``, with the source's searches batched.
+
+    The queries advance in lockstep: each round's searches of the same kind and size go to the
+    source as one call when it has ``candidates_batch``/``neighbours_batch`` (Milvus: one
+    search request with many query vectors, which costs about as much as one), and one by one
+    otherwise. Results equal :func:`candidate_svm` on each query.
+    """
     n_total = source.size(where)
     if n_total < 1:
         msg = "the source holds no documents (matching the filter)"
         raise ValueError(msg)
+    can_fetch = callable(getattr(source, "neighbours", None)) and callable(
+        getattr(source, "fetch", None)
+    )
+    steps = [
+        _solve(q, n_total=n_total, where=where, can_fetch=can_fetch, **options) for q in queries
+    ]
+    results: list[CandidateSVM | None] = [None] * len(steps)
+    pending: dict[int, _Request] = {i: next(g) for i, g in enumerate(steps)}
+    while pending:
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, req in pending.items():
+            groups.setdefault((req.kind, req.size), []).append(i)
+        for members in groups.values():
+            answers = _answer(source, [pending[i] for i in members], where)
+            for i, answer in zip(members, answers, strict=True):
+                try:
+                    pending[i] = steps[i].send(answer)
+                except StopIteration as stop:
+                    results[i] = stop.value
+                    del pending[i]
+    return [r for r in results if r is not None]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A search the solver needs: ``kind`` is "candidates", "neighbours" or "fetch"."""
+
+    kind: str
+    vector: np.ndarray | None = None
+    size: int = 0
+    ids: list[str] = field(default_factory=list)
+
+
+def _answer(source: CandidateSource, requests: list[_Request], where: Any) -> list[Any]:
+    """Answer same-kind, same-size requests, in one call where the source can batch them."""
+    kind, size = requests[0].kind, requests[0].size
+    if kind == "fetch":
+        return [source.fetch(r.ids) for r in requests]  # type: ignore[attr-defined]
+    batched = getattr(source, f"{kind}_batch", None)
+    if batched is not None and len(requests) > 1:
+        vectors = np.stack([r.vector for r in requests])  # type: ignore[misc]
+        return list(batched(vectors, size, where))
+    single = getattr(source, kind)
+    return [single(r.vector, size, where) for r in requests]
+
+
+def _solve(
+    query: np.ndarray,
+    *,
+    n_total: int,
+    where: Any,
+    can_fetch: bool,
+    C: float,
+    m: int = 1000,
+    max_m: int = 16384,
+    tail: int = 20,
+    slack: float = 0.05,
+    verify: bool = True,
+    verify_m: int | None = None,
+    max_rounds: int = 20,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> Generator[_Request, Any, CandidateSVM]:
+    """One query's working-set method; yields the searches it needs, returns the result."""
     c_pos, c_neg = class_weights(n_total)
     positives = query[None, :]
     m = max(1, min(m, max_m, n_total))
     limit = max(1, min(verify_m or max(m, 2000), max_m))
-    work = source.candidates(query, m, where)
+    work = yield _Request("candidates", query, m)
     m_history = [len(work)]
     start: tuple[np.ndarray, float] | None = None
     verified = False
@@ -131,12 +223,12 @@ def candidate_svm(
             worst = sol.neg_scores[max(0, m - tail) : m]
             if worst.size and worst.max() > -1.0 - slack and m < min(max_m, n_total):
                 m = min(2 * m, max_m, n_total)
-                work = source.candidates(query, m, where)
+                work = yield _Request("candidates", query, m)
                 m_history.append(len(work))
                 continue
             break
-        found, certified, limit = _verify(
-            source, sol.coef, sol.intercept, work, where, limit, n_total, slack, max_m
+        found, certified, limit = yield from _verify(
+            sol.coef, sol.intercept, work, limit, n_total, slack, max_m, can_fetch
         )
         if found:
             n_extra += len(found)
@@ -169,16 +261,15 @@ def _union(a: Candidates, b: Candidates) -> Candidates:
 
 
 def _verify(
-    source: CandidateSource,
     coef: np.ndarray,
     intercept: float,
     work: Candidates,
-    where: Any,
     limit: int,
     n_total: int,
     slack: float,
     max_m: int,
-) -> tuple[Candidates, bool, int]:
+    can_fetch: bool,
+) -> Generator[_Request, Any, tuple[Candidates, bool, int]]:
     """Search along ``coef``: (documents outside ``work`` above ``-1 - slack``, certified?, limit).
 
     The documents come back in decreasing decision value, so the first one outside the
@@ -191,17 +282,15 @@ def _verify(
     direction = coef / norm
     in_work = set(work.ids)
     limit = min(limit, n_total)
-    scores_only = getattr(source, "neighbours", None)
-    fetch = getattr(source, "fetch", None)
     while True:
-        found = scores_only(direction, limit, where) if scores_only and fetch else None
+        found = (yield _Request("neighbours", direction, limit)) if can_fetch else None
         if found is not None:
             # Ids and cosines only; vectors are fetched for the documents that matter.
             ids, cosines = found
             scores = np.asarray(cosines, dtype=np.float64) * norm + intercept
             probe = None
         else:
-            probe = source.candidates(direction, limit, where)
+            probe = yield _Request("candidates", direction, limit)
             ids = probe.ids
             scores = (probe.vectors @ coef.astype(np.float32)).astype(np.float64) + intercept
         outside = np.array([doc_id not in in_work for doc_id in ids], dtype=bool)
@@ -211,7 +300,8 @@ def _verify(
                 # The list ended inside the margin band: look further next round.
                 limit = min(2 * limit, n_total, max_m)
             if probe is None:
-                return fetch([ids[i] for i in near]), False, limit  # type: ignore[misc]
+                fetched = yield _Request("fetch", ids=[ids[i] for i in near])
+                return fetched, False, limit
             return _merge(empty, probe, near), False, limit
         ended = len(ids) < limit or limit >= n_total
         if outside.any() or ended or not scores.size or scores[-1] <= -1.0 - slack:

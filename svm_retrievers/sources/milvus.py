@@ -22,6 +22,7 @@ from .searcher import CandidateSearcher
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _METRICS = ("COSINE", "IP", "L2")
+_RESPONSE_BYTES = 32 * 2**20  # batched searches are split to keep each response about this size
 
 
 class MilvusSource:
@@ -289,21 +290,19 @@ class MilvusSource:
 
     def candidates(self, query_vector: np.ndarray, m: int, where: Any = None) -> Candidates:
         """The ``m`` documents nearest ``query_vector`` (matching ``where``), with vectors."""
+        return self.candidates_batch(self._one(query_vector, "query_vector"), m, where)[0]
+
+    def candidates_batch(self, query_vectors: Any, m: int, where: Any = None) -> list[Candidates]:
+        """:meth:`candidates` for each row of ``query_vectors``, in as few searches as fit.
+
+        One search request carries many query vectors (Milvus scans the collection once for
+        all of them); requests are split so that each response stays under about 32 MB.
+        """
+        queries = self._queries(query_vectors)
         m = check_k(m, "m")
-        if self._dim is None:
-            msg = f"collection {self.collection_name!r} does not exist yet; add documents first"
-            raise ValueError(msg)
-        query = check_vector(query_vector, "query_vector", dim=self._dim).astype(np.float32)
-        expr = self.filter_expression(where)
-        result = self.client.search(
-            self.collection_name,
-            data=[query],
-            limit=m,
-            filter=expr,
-            output_fields=self._output_fields(),
-            anns_field=self.vector_field,
-        )[0]
-        return self._to_candidates(list(result), query)
+        per_row = 4 * queries.shape[1] + 256  # the vector, and a margin for id, text, metadata
+        results = self._search(queries, m, where, self._output_fields(), per_row)
+        return [self._to_candidates(rows, q) for rows, q in zip(results, queries, strict=True)]
 
     def neighbours(
         self, vector: np.ndarray, m: int, where: Any = None
@@ -314,18 +313,68 @@ class MilvusSource:
         """
         if self._metric != "COSINE" or self._dim is None:
             return None
-        query = check_vector(vector, "vector", dim=self._dim).astype(np.float32)
-        result = self.client.search(
-            self.collection_name,
-            data=[query],
-            limit=check_k(m, "m"),
-            filter=self.filter_expression(where),
-            # An empty list returns every field (vectors included) on Milvus Lite.
-            output_fields=[self.id_field],
-            anns_field=self.vector_field,
-        )[0]
-        ids = [str(row[self.id_field]) for row in result]
-        return ids, np.array([row["distance"] for row in result], dtype=np.float64)
+        return self.neighbours_batch(self._one(vector, "vector"), m, where)[0]
+
+    def neighbours_batch(
+        self, vectors: Any, m: int, where: Any = None
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """:meth:`neighbours` for each row of ``vectors``, in as few searches as fit."""
+        if self._metric != "COSINE" or self._dim is None:
+            return [None] * len(vectors)
+        queries = self._queries(vectors, "vectors")
+        # An empty output_fields list returns every field (vectors included) on Milvus Lite.
+        results = self._search(queries, check_k(m, "m"), where, [str(self.id_field)], 64)
+        return [
+            (
+                [str(row[self.id_field]) for row in rows],
+                np.array([row["distance"] for row in rows], dtype=np.float64),
+            )
+            for rows in results
+        ]
+
+    def _one(self, vector: Any, name: str) -> np.ndarray:
+        """One query vector, validated, as a ``(1, dim)`` float32 array."""
+        self._require_collection()
+        return check_vector(vector, name, dim=self._dim).astype(np.float32)[None, :]
+
+    def _require_collection(self) -> None:
+        if self._dim is None:
+            msg = f"collection {self.collection_name!r} does not exist yet; add documents first"
+            raise ValueError(msg)
+
+    def _queries(self, vectors: Any, name: str = "query_vectors") -> np.ndarray:
+        self._require_collection()
+        rows = np.asarray(vectors)
+        if rows.ndim != 2 or rows.shape[0] == 0:
+            msg = (
+                f"{name} must be a non-empty 2-D array (one row per query), got shape {rows.shape}"
+            )
+            raise ValueError(msg)
+        return np.stack([check_vector(v, name, dim=self._dim).astype(np.float32) for v in rows])
+
+    def _search(
+        self,
+        queries: np.ndarray,
+        limit: int,
+        where: Any,
+        output_fields: list[str],
+        row_bytes: int,
+    ) -> list[list[Any]]:
+        """One result list per query, from searches of at most ~32 MB of results each."""
+        expr = self.filter_expression(where)
+        chunk = max(1, _RESPONSE_BYTES // max(1, limit * row_bytes))
+        out: list[list[Any]] = []
+        for start in range(0, queries.shape[0], chunk):
+            result = self.client.search(
+                self.collection_name,
+                data=list(queries[start : start + chunk]),
+                limit=limit,
+                filter=expr,
+                output_fields=output_fields,
+                anns_field=self.vector_field,
+            )
+            out.extend(list(hits) for hits in result)
+        return out
 
     def fetch(self, ids: Sequence[str]) -> Candidates:
         """The documents with these ids, with vectors and payload (``knn`` is NaN)."""

@@ -13,7 +13,7 @@ from ..params import ScoringParams
 from ..scoring import fuse, top_k
 from ..validation import check_k, check_unit_interval, check_vector
 from .base import Candidates, CandidateSource
-from .exact import CandidateSVM, candidate_svm
+from .exact import CandidateSVM, candidate_svm_batch
 
 
 class CandidateSearcher:
@@ -87,6 +87,8 @@ class CandidateSearcher:
         self.params = ScoringParams(**params)
         self.last: CandidateSVM | None = None
         """The last search's solved SVM and working set (how ``m`` grew, whether certified)."""
+        self.last_batch: list[CandidateSVM] = []
+        """Every query's solved SVM from the last search (one for :meth:`search`)."""
 
     @property
     def dim(self) -> int | None:
@@ -123,11 +125,24 @@ class CandidateSearcher:
 
     def solve(self, query: Any, *, where: Any = None, k: int = 1, **params: Any) -> CandidateSVM:
         """The solved SVM and its scored working set for ``query`` (at least ``k`` nearest)."""
+        return self.solve_batch(np.asarray(query)[None, :], where=where, k=k, **params)[0]
+
+    def solve_batch(
+        self, queries: Any, *, where: Any = None, k: int = 1, **params: Any
+    ) -> list[CandidateSVM]:
+        """:meth:`solve` for each row of ``queries``, the source's searches batched (see
+        :func:`~svm_retrievers.sources.exact.candidate_svm_batch`)."""
         p = self.params.replace(**params)
-        q = check_vector(query, "query", dim=self.source.dim)
-        result = candidate_svm(
+        rows = np.asarray(queries)
+        if rows.ndim != 2 or rows.shape[0] == 0:
+            msg = (
+                f"queries must be a non-empty 2-D array (one row per query), got shape {rows.shape}"
+            )
+            raise ValueError(msg)
+        qs = np.stack([check_vector(q, "query", dim=self.source.dim) for q in rows])
+        results = candidate_svm_batch(
             self.source,
-            q,
+            qs,
             C=p.C,
             where=where,
             m=min(max(self.m, k), self.max_m),
@@ -138,8 +153,9 @@ class CandidateSearcher:
             verify_m=self.verify_m,
             tol=min(p.tol, 1e-6) * 1e-2,
         )
-        self.last = result
-        return result
+        self.last = results[-1]
+        self.last_batch = results
+        return results
 
     def search(
         self,
@@ -162,6 +178,14 @@ class CandidateSearcher:
         <svm_retrievers.SVMIndex.search>` does. ``positives``/``negatives`` ("more like
         these") need the in-memory :class:`~svm_retrievers.SVMIndex` and are refused here.
         """
+        k, threshold = self._check_options(k, positives, negatives, score_threshold)
+        p = self.params.replace(mode=mode, **params)
+        result = self.solve(query, where=where, k=k, C=p.C, tol=p.tol)
+        return self._rank(result, query, k, p, threshold)
+
+    def _check_options(
+        self, k: int, positives: Any, negatives: Any, score_threshold: float | None
+    ) -> tuple[int, float | None]:
         k = check_k(k)
         if positives is not None or negatives is not None:
             msg = (
@@ -171,8 +195,17 @@ class CandidateSearcher:
             raise ValueError(msg)
         if score_threshold is not None:
             score_threshold = check_unit_interval(score_threshold, "score_threshold")
-        p = self.params.replace(mode=mode, **params)
-        result = self.solve(query, where=where, k=k, C=p.C, tol=p.tol)
+        return k, score_threshold
+
+    def _rank(
+        self,
+        result: CandidateSVM,
+        query: Any,
+        k: int,
+        p: ScoringParams,
+        score_threshold: float | None,
+    ) -> list[Hit]:
+        """The top ``k`` hits of a solved working set by ``p.mode``, with all three scores."""
         work = result.work
         knn, svm = work.knn, result.svm
         hybrid = fuse(knn, svm, alpha=p.alpha, fusion=p.fusion)
@@ -215,7 +248,19 @@ class CandidateSearcher:
         mode: str | None = None,
         *,
         where: Any = None,
+        positives: Any = None,
+        negatives: Any = None,
+        score_threshold: float | None = None,
         **params: Any,
     ) -> list[list[Hit]]:
-        """:meth:`search` for each row of ``queries``."""
-        return [self.search(q, k, mode, where=where, **params) for q in np.asarray(queries)]
+        """:meth:`search` for each row of ``queries``, with the source's searches batched.
+
+        The queries' candidate and verification searches go to the source together (Milvus:
+        one request with many query vectors per round); the results equal :meth:`search` on
+        each query. ``last_batch`` holds every query's solved SVM afterwards.
+        """
+        k, threshold = self._check_options(k, positives, negatives, score_threshold)
+        p = self.params.replace(mode=mode, **params)
+        rows = np.asarray(queries)
+        results = self.solve_batch(rows, where=where, k=k, C=p.C, tol=p.tol)
+        return [self._rank(r, q, k, p, threshold) for r, q in zip(results, rows, strict=True)]
