@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +92,20 @@ def test_batched_search_rejects_bad_input_by_name(searcher):
         searcher.search_batch(BATCH, k=0)
     with pytest.raises(ValueError, match="positives"):
         searcher.search_batch(BATCH, k=3, positives=[IDS[0]])
+
+
+@pytest.mark.parametrize("name", ["docs/milvus.md", "README.md"])
+def test_docs_searcher_example_runs_as_written(name, tmp_path, monkeypatch, capsys):
+    """The core searcher example of the Milvus section (docs/milvus.md, README.md) runs."""
+    text = (Path(__file__).parents[1] / name).read_text()
+    start = text.index("## Past one machine")
+    section = text[start : text.index("### The LangChain and LlamaIndex adapters", start)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], name, "exec"), {"__name__": "milvus_docs"})
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 7
+    assert printed[5].startswith("True [")  # certified, and how the working set grew
+    assert printed[6] == "['doc7', 'doc9', 'doc11'] True"  # each en document finds itself
+    assert (tmp_path / "svm_milvus.db").exists()
