@@ -125,7 +125,8 @@ class CandidateSearcher:
 
     def solve(self, query: Any, *, where: Any = None, k: int = 1, **params: Any) -> CandidateSVM:
         """The solved SVM and its scored working set for ``query`` (at least ``k`` nearest)."""
-        return self.solve_batch(np.asarray(query)[None, :], where=where, k=k, **params)[0]
+        q = check_vector(query, "query", dim=self.source.dim)
+        return self.solve_batch(q[None, :], where=where, k=k, **params)[0]
 
     def solve_batch(
         self, queries: Any, *, where: Any = None, k: int = 1, **params: Any
