@@ -225,9 +225,7 @@ def main() -> None:
     _write(args, summary, rows, batch_rows)
 
 
-def _write(
-    args: argparse.Namespace, summary: dict[str, Any], rows: list, batch_rows: list
-) -> None:
+def _write(args: argparse.Namespace, summary: dict[str, Any], rows: list, batch_rows: list) -> None:
     print("\n| metric | value |\n|---|---|")
     for key, value in summary.items():
         print(f"| {key} | {value:.3g} |" if isinstance(value, float) else f"| {key} | {value} |")

@@ -125,8 +125,9 @@ class CandidateSearcher:
 
     def solve(self, query: Any, *, where: Any = None, k: int = 1, **params: Any) -> CandidateSVM:
         """The solved SVM and its scored working set for ``query`` (at least ``k`` nearest)."""
-        q = check_vector(query, "query", dim=self.source.dim)
-        return self.solve_batch(q[None, :], where=where, k=k, **params)[0]
+        check_vector(query, "query", dim=self.source.dim)  # the one-query error messages
+        # Normalized once, in solve_batch, exactly as a row of a batch is.
+        return self.solve_batch(np.asarray(query)[None, :], where=where, k=k, **params)[0]
 
     def solve_batch(
         self, queries: Any, *, where: Any = None, k: int = 1, **params: Any
