@@ -139,6 +139,9 @@ def langchain_retriever(
         from langchain_community.retrievers import SVMRetriever
         from langchain_core.embeddings import Embeddings
     except ImportError:
+        print(
+            "langchain-community is not installed: LangChain's SVMRetriever is skipped", flush=True
+        )
         return None
 
     class Precomputed(Embeddings):
