@@ -123,9 +123,15 @@ def candidate_svm_batch(
 
     The queries advance in lockstep: each round's searches of the same kind and size go to the
     source as one call when it has ``candidates_batch``/``neighbours_batch`` (Milvus: one
-    search request with many query vectors, which costs about as much as one), and one by one
-    otherwise. Results equal :func:`candidate_svm` on each query.
+    search request with many query vectors), and one by one otherwise. Results equal
+    :func:`candidate_svm` on each query (unit vectors, one per row).
     """
+    queries = np.asarray(queries)
+    if queries.ndim != 2 or queries.shape[0] == 0:
+        msg = (
+            f"queries must be a non-empty 2-D array (one row per query), got shape {queries.shape}"
+        )
+        raise ValueError(msg)
     n_total = source.size(where)
     if n_total < 1:
         msg = "the source holds no documents (matching the filter)"
