@@ -3,16 +3,20 @@
 It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_liblinear`
 (see :mod:`~svm_retrievers.solvers.base`) to its exact optimum, far faster on large corpora:
 
-1. **Warm start in a subspace.** The exact optimum over ``w`` in the span of the positives, the
-   corpus mean and the top principal directions of the corpus. Every document's score for
-   those directions is known without a pass over the matrix: the kNN scores are given, and
-   ``E @ [mu, V]`` is computed once per corpus snapshot and kept in ``problem.cache``.
-2. **Working set.** The documents the warm start ranks highest (three times as many as it puts
+1. **Warm start in a subspace.** The full problem's optimum (nearly) over ``w`` in the span of
+   the positives, the corpus mean and the corpus's top principal directions (as many as explain
+   3/4 of its variance, at most 128 and D/4). Every document's score for those directions is
+   known without a pass over the matrix: the kNN scores are given, and ``E @ [mu, V]`` is
+   computed once per corpus snapshot and kept in ``problem.cache``. On embeddings, whose
+   spectrum decays, the optimum lies close to that span, so the warm start ranks the documents
+   nearly as the optimum does.
+2. **Working set.** The documents the warm start ranks highest (twice as many as it puts
    inside the margin), plus every positive and explicit negative, with the *full* problem's
    balanced class weights.
 3. **Newton on the working set.** Each step is a ridge regression over the active set, solved
-   by conjugate gradients preconditioned with the warm-start subspace, followed by an exact
-   line search on the piecewise-quadratic objective.
+   by conjugate gradients preconditioned with the Hessian's restriction to the warm-start
+   subspace (kept up to date from the documents' cached scores), followed by an exact line
+   search on the piecewise-quadratic objective.
 4. **Exactness check.** One pass scores every document; any outside the working set that
    violates the margin (decision value above -1) joins it, and Newton resumes. When no
    document violates, the working-set optimum is the optimum of the whole problem (documents
@@ -38,24 +42,62 @@ import numpy as np
 from .base import SVMProblem, SVMSolution
 
 _CACHE_KEY = "newton.subspace"
-_N_COMPONENTS = 32  # principal directions of the corpus in the warm-start subspace
+_N_COMPONENTS = 128  # principal directions of the corpus in the warm-start subspace (at most;
+_EXPLAINED = 0.75  # ... as many as explain this share of its variance, and at most D / 4)
 _SUBSPACE_MIN_ELEMENTS = 2_000_000  # below this N * D the warm start uses the mean alone
 _SAMPLE_ROWS = 4096  # rows sampled to estimate them (once per corpus snapshot)
-_WORKING_FACTOR = 3.0  # working set: this many times the warm start's margin violators
+_WORKING_FACTOR = 2.0  # working set: this many times the warm start's margin violators
 _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
 _CG_MAX = 400  # conjugate-gradient steps per Newton step
 _ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
 _SORT_FLIPS = 512  # line search: above this many breakpoints, bound the step before sorting
-_POOL = 4096  # documents kept after the first warm-start step (at least; or N / 8)
+_POOL = 4096  # warm start: documents in its first stage's pool (and at least in its second's)
+_POOL_FACTOR = 4.0  # ... its second stage's: this many times the first's margin violators
 
 
 @dataclass
 class _Subspace:
-    """Per-corpus quantities for the warm start (rows=None problems only)."""
+    """Per-corpus quantities for the warm start (kept in ``problem.cache`` for rows=None)."""
 
-    directions: np.ndarray  # (D, m) float64: corpus mean, then principal directions
-    scores: np.ndarray  # (N, m) float32/64: matrix @ directions
+    directions: np.ndarray  # (D, r) float64, orthonormal: the corpus mean and principal directions
+    scores: np.ndarray  # (N, r) storage dtype: matrix @ directions
+
+
+@dataclass
+class _Coords:
+    """Every document's coordinates in a query's warm-start basis, without a pass over the matrix.
+
+    The basis is the corpus subspace ``directions`` (cached scores ``cached``) extended by the
+    positives' orthonormalized residual: a document's coordinate on it follows from its scores
+    for the positives (``pos_scores``, the kNN scores for a lone query) as
+    ``(pos_scores - cached @ g) @ t``. The last coordinate is the intercept's constant 1.
+    """
+
+    cached: np.ndarray  # (N, r) storage dtype
+    pos_scores: np.ndarray  # (N, p) float64
+    g: np.ndarray  # (r, p): directions' @ positives'
+    t: np.ndarray  # (p, k): residual scores -> coordinates
+
+    @property
+    def size(self) -> int:
+        return self.cached.shape[1] + self.t.shape[1] + 1
+
+    def dot(self, v: np.ndarray) -> np.ndarray:
+        """Every document's output for the basis coefficients ``v`` (one ``(N, r)`` product)."""
+        r = self.cached.shape[1]
+        vp = self.t @ v[r:-1]
+        vs = v[:r] - self.g @ vp
+        out = (self.cached @ vs.astype(self.cached.dtype)).astype(np.float64)
+        out += self.pos_scores @ vp
+        out += v[-1]
+        return out
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The coordinates of ``rows``, ``(len(rows), size)`` float64."""
+        cached = self.cached[rows].astype(np.float64)
+        own = (self.pos_scores[rows] - cached @ self.g) @ self.t
+        return np.concatenate([cached, own, np.ones((rows.size, 1))], axis=1)
 
 
 @dataclass
@@ -70,12 +112,15 @@ class _State:
     in_work: np.ndarray  # (n_rows,) bool
     negatives: np.ndarray  # the stored negatives (the matrix, or its gathered rows)
     head: np.ndarray  # (P + Z, D) float64: positives, then explicit negatives
-    basis: np.ndarray  # (D + 1, m) orthonormal warm-start subspace (the CG preconditioner's)
-    # Every row's scores for the (augmented) warm-start directions, and the map from them to
-    # ``basis`` coordinates, so that the preconditioner needs no product with the documents.
-    doc_feats: tuple[np.ndarray, np.ndarray] | None = None  # (positive scores, cached scores)
-    head_feats: np.ndarray | None = None  # (P + Z, m) head rows in basis coordinates
-    to_basis: np.ndarray | None = None
+    basis: np.ndarray  # (D + 1, m) orthonormal warm-start basis (the CG preconditioner's)
+    coords: _Coords  # every document's coordinates in ``basis``
+    head_feats: np.ndarray  # (P + Z, m) the head rows' coordinates in ``basis``
+    # The preconditioner's matrix ``I + 2 sum c f f'`` over the coordinates ``f`` of the rows
+    # in ``pre_docs`` (documents) and ``pre_head`` (head rows): the warm start's active set at
+    # first, then Newton's.
+    pre_hess: np.ndarray
+    pre_docs: np.ndarray
+    pre_head: np.ndarray
     n_iter: int = 0
     converged: bool = False
     done: bool = False
@@ -94,18 +139,24 @@ class _State:
             self.rows = _Rows(self.head, self.negatives[index], index)
         return self.rows
 
-    def basis_products(self, active: np.ndarray) -> np.ndarray | None:
-        """``X_active @ basis`` from the cached scores (``None`` if unavailable)."""
-        if self.doc_feats is None or self.to_basis is None or self.rows is None:
-            return None
+    def preconditioner(self, active: np.ndarray) -> np.ndarray:
+        """``(U' H U)^-1 - I`` for the working set's ``active`` rows (``U`` the basis, ``H`` the
+        Hessian), kept from the last call by adding and removing the rows whose status changed."""
+        assert self.rows is not None
         h = self.head.shape[0]
-        idx = self.rows.index[active[h:]]
-        pos_scores, cached = self.doc_feats
-        feats = np.concatenate(
-            [pos_scores[idx], cached[idx].astype(np.float64), np.ones((idx.size, 1))], axis=1
-        )
-        assert self.head_feats is not None
-        return np.concatenate([self.head_feats[active[:h]], feats @ self.to_basis])
+        now = np.zeros(self.n_rows, dtype=bool)
+        now[self.rows.index[active[h:]]] = True
+        enter = self.coords.take(np.flatnonzero(now & ~self.pre_docs))
+        leave = self.coords.take(np.flatnonzero(self.pre_docs & ~now))
+        self.pre_hess += 2.0 * self.cn * (enter.T @ enter - leave.T @ leave)
+        flips = active[:h] != self.pre_head
+        if flips.any():
+            f = self.head_feats[flips]
+            weight = np.where(np.arange(h) < self.problem.n_positive, self.cp, self.cn)[flips]
+            sign = np.where(active[:h][flips], 2.0, -2.0)
+            self.pre_hess += (f.T * (sign * weight)) @ f
+        self.pre_docs, self.pre_head = now, active[:h].copy()
+        return np.linalg.inv(self.pre_hess) - np.eye(self.pre_hess.shape[0])
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Labels and per-example weights (``C`` times the class weight) of the working set."""
@@ -160,12 +211,6 @@ class _Rows:
         out[:-1] += (self.docs.T @ u[h:].astype(self.docs.dtype)).astype(np.float64)
         out[-1] = u.sum()
         return out
-
-    def dot_matrix(self, basis: np.ndarray) -> np.ndarray:
-        """``X U`` for an augmented ``(D + 1, m)`` basis."""
-        v = basis[:-1]
-        docs = (self.docs @ v.astype(self.docs.dtype)).astype(np.float64)
-        return np.concatenate([self.head @ v, docs]) + basis[-1]
 
 
 def solve_newton(problem: SVMProblem) -> SVMSolution:
@@ -225,14 +270,13 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
 def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
     """The corpus mean and principal directions with every row's scores (cached per corpus).
 
-    Small problems and candidate subsets (which have no cache) use the mean alone: two cheap
-    passes, and the same arithmetic whether rows come as a subset or as a whole index.
+    Small problems and candidate subsets (which have no cache) use the mean alone: one cheap
+    pass, and the same arithmetic whether rows come as a subset or as a whole index.
     """
     n, dim = negatives.shape
     if problem.rows is not None or not problem.cache_persists or n * dim < _SUBSPACE_MIN_ELEMENTS:
-        mean = _column_mean(negatives)
-        scores = (negatives @ mean.astype(negatives.dtype))[:, None]
-        return _Subspace(directions=mean[:, None], scores=scores)
+        directions = _orthonormal(_column_mean(negatives)[:, None])
+        return _Subspace(directions, negatives @ directions.astype(negatives.dtype))
     cached = problem.cache.get(_CACHE_KEY)
     if isinstance(cached, _Subspace) and cached.scores.shape[0] == n:
         return cached
@@ -242,15 +286,21 @@ def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
     sample_rows = np.sort(rng.choice(n, size=n_sample, replace=False)) if n_sample < n else None
     sample = (negatives if sample_rows is None else negatives[sample_rows]).astype(np.float64)
     sample -= mean
-    r = min(_N_COMPONENTS, n_sample - 1, dim - 1)
-    directions = [mean[:, None]]
+    r = min(_N_COMPONENTS, dim // 4, n_sample - 1)
+    columns = [mean[:, None]]
     if r > 0:
-        directions.append(_top_directions(sample, r, rng))
-    basis = np.concatenate(directions, axis=1)
-    scores = negatives @ basis.astype(negatives.dtype)
-    sub = _Subspace(directions=basis, scores=scores)
+        columns.append(_top_directions(sample, r, rng))
+    directions = _orthonormal(np.concatenate(columns, axis=1))
+    sub = _Subspace(directions, negatives @ directions.astype(negatives.dtype))
     problem.cache[_CACHE_KEY] = sub
     return sub
+
+
+def _orthonormal(a: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the span of ``a``'s columns (numerically dependent ones dropped)."""
+    q, r = np.linalg.qr(a)
+    diag = np.abs(np.diag(r))
+    return q[:, diag > 1e-10 * max(1.0, float(diag.max(initial=0.0)))]
 
 
 def _column_mean(x: np.ndarray) -> np.ndarray:
@@ -260,7 +310,8 @@ def _column_mean(x: np.ndarray) -> np.ndarray:
 
 
 def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.ndarray:
-    """Top-``r`` right singular vectors of ``sample`` (randomized range finder, 2 power steps)."""
+    """The top right singular vectors of ``sample`` (randomized range finder, 2 power steps):
+    as many as explain ``_EXPLAINED`` of its variance, and at most ``r``."""
     k = min(r + 10, min(sample.shape))
     omega = rng.standard_normal((sample.shape[1], k))
     y = sample @ omega
@@ -268,19 +319,20 @@ def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.
         y, _ = np.linalg.qr(y)
         y = sample @ (sample.T @ y)
     q, _ = np.linalg.qr(y)
-    _, _, vt = np.linalg.svd(q.T @ sample, full_matrices=False)
+    _, sv, vt = np.linalg.svd(q.T @ sample, full_matrices=False)
+    share = np.cumsum(sv**2) / max(float(np.einsum("ij,ij->", sample, sample)), 1e-300)
+    r = min(r, int(np.searchsorted(share, _EXPLAINED)) + 1)
     return vt[:r].T
 
 
 def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State:
-    n_rows = negatives.shape[0]
+    n_rows, dim = negatives.shape
     pos = np.asarray(problem.positives, dtype=np.float64)
     extra = np.asarray(problem.extra_negatives, dtype=np.float64)
     cp_w, cn_w = problem.class_weights
     cp, cn = problem.C * cp_w, problem.C * cn_w
-    dim = negatives.shape[1]
 
-    # Scores of every document for the subspace directions: positives first, then the cache.
+    # Scores of every document for the positives: the kNN scores for a lone query.
     if (
         pos.shape[0] == 1
         and problem.knn_scores is not None
@@ -289,18 +341,24 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         pos_scores = np.asarray(problem.knn_scores, dtype=np.float64)[:, None]
     else:
         pos_scores = (negatives @ pos.T.astype(negatives.dtype)).astype(np.float64)
-    basis = np.concatenate([pos.T, sub.directions], axis=1)  # (D, m)
-    m = basis.shape[1]
+    # The basis: the corpus directions, then the positives' residual (orthonormalized).
+    corpus = sub.directions
+    g = corpus.T @ pos.T
+    pu, ps, pvt = np.linalg.svd(pos.T - corpus @ g, full_matrices=False)
+    keep = ps > 1e-6
+    coords = _Coords(cached=sub.scores, pos_scores=pos_scores, g=g, t=pvt[keep].T / ps[keep])
+    m = coords.size
+    basis = np.zeros((dim + 1, m))
+    basis[:-1, : corpus.shape[1]] = corpus
+    basis[:-1, corpus.shape[1] : m - 1] = pu[:, keep]
+    basis[-1, -1] = 1.0
+    head = np.concatenate([pos, extra]) if extra.shape[0] else pos
+    head_feats = np.concatenate([head, np.ones((head.shape[0], 1))], axis=1) @ basis
 
-    w_small = _subspace_svm(
-        pos_scores, sub.scores, pos @ basis, extra @ basis, basis.T @ basis, cp, cn
+    beta, warm, (pre_hess, pre_docs, pre_head) = _subspace_svm(
+        coords, head_feats, pos.shape[0], cp, cn
     )
-    beta, b = w_small[:-1], w_small[-1]
-    w = np.empty(dim + 1)
-    w[:-1] = basis @ beta
-    w[-1] = b
-    cached_beta = beta[pos.shape[0] :].astype(sub.scores.dtype)
-    warm = pos_scores @ beta[: pos.shape[0]] + (sub.scores @ cached_beta).astype(np.float64) + b
+    w = basis @ beta
 
     # Working set: the documents the warm start ranks highest, a few times as many as it puts
     # inside the margin (the optimum's margin holds more of them than the warm start's).
@@ -310,17 +368,6 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         in_work[:] = True
     else:
         in_work[np.argpartition(-warm, size - 1)[:size]] = True
-    head = np.concatenate([pos, extra]) if extra.shape[0] else pos
-    # Preconditioner: the Hessian's exact restriction to the (augmented) warm-start subspace.
-    aug = np.zeros((dim + 1, m + 1))
-    aug[:-1, :m] = basis
-    aug[-1, m] = 1.0
-    u, rfac = np.linalg.qr(aug)
-    keep = np.abs(np.diag(rfac)) > 1e-10 * max(1.0, np.abs(np.diag(rfac)).max())
-    to_basis = head_feats = None
-    if keep.all():  # basis = aug @ inv(R): rows' basis coordinates from their cached scores
-        to_basis = np.linalg.inv(rfac)
-        head_feats = np.concatenate([head, np.ones((head.shape[0], 1))], axis=1) @ u
     return _State(
         problem=problem,
         n_rows=n_rows,
@@ -331,10 +378,12 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         estimate=warm,
         negatives=negatives,
         head=head,
-        basis=u[:, keep],
-        doc_feats=(pos_scores, sub.scores),
+        basis=basis,
+        coords=coords,
         head_feats=head_feats,
-        to_basis=to_basis,
+        pre_hess=pre_hess,
+        pre_docs=pre_docs,
+        pre_head=pre_head,
     )
 
 
@@ -347,79 +396,114 @@ def _is_knn_of(knn: np.ndarray, negatives: np.ndarray, q: np.ndarray) -> bool:
 
 
 def _subspace_svm(
-    pos_scores: np.ndarray,
-    cached: np.ndarray,
-    pos_feats: np.ndarray,
-    extra_feats: np.ndarray,
-    gram: np.ndarray,
-    cp: float,
-    cn: float,
-) -> np.ndarray:
-    """Optimum of the full problem restricted to ``w = basis @ beta`` (Newton in m+1 dims).
+    coords: _Coords, head_feats: np.ndarray, n_pos: int, cp: float, cn: float
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The full problem's optimum over ``w`` in the warm-start basis, nearly (a warm start).
 
-    Document features in the subspace are ``[pos_scores, cached, 1]`` (their scores for the
-    basis); the regularizer is ``beta' gram beta + b^2``. A warm start: a few steps suffice.
+    Two small dense Newton methods on pools of documents, both without a pass over the matrix:
+
+    1. In the span of the corpus mean and the positives, on the ``_POOL`` documents the
+       positives score highest: a few features, and it finds the margin.
+    2. In the whole (orthonormal) basis, on the documents stage 1 puts highest,
+       ``_POOL_FACTOR`` times as many as it puts inside the margin.
+
+    Returns the coefficients, every document's output for them, and stage 2's Hessian with the
+    documents and head rows active in it (the start of Newton's preconditioner).
     """
-    m = gram.shape[0]
-    n_pos = pos_scores.shape[1]
-    head = np.concatenate([pos_feats, extra_feats]) if extra_feats.shape[0] else pos_feats
-    head = np.concatenate([head, np.ones((head.shape[0], 1))], axis=1)
-    n_docs = pos_scores.shape[0]
-    y = -np.ones(n_docs + head.shape[0])
-    y[n_docs : n_docs + pos_feats.shape[0]] = 1.0
+    n_docs = coords.pos_scores.shape[0]
+    n_head = head_feats.shape[0]
+    # Stage 1: features [x . mean direction (the first corpus direction), x . positives, 1];
+    # those directions in basis coordinates are ``dirs``, the regularizer their Gram matrix.
+    n_mean = min(coords.cached.shape[1], 1)
+    docs = np.concatenate([coords.cached[:, :n_mean].astype(np.float64), coords.pos_scores], 1)
+    dirs = np.zeros((coords.size, docs.shape[1]))
+    dirs[:n_mean, :n_mean] = 1.0
+    dirs[:-1, n_mean:] = head_feats[:n_pos, :-1].T
+    pool = _top(coords.pos_scores.mean(axis=1), _POOL)
+    x = _augment(np.concatenate([docs[pool], head_feats[:, :-1] @ dirs[:-1]]))
+    y, c = _labels(pool.size, n_head, n_pos, cp, cn)
+    reg = np.eye(x.shape[1])
+    reg[:-1, :-1] = dirs.T @ dirs
+    start = np.zeros(x.shape[1])
+    start[-1] = -1.0  # w = 0, b = -1: every row on the margin, only the positives active
+    first, *_ = _newton_dense(x, y, c, start, np.full(x.shape[0], -1.0), reg, settle=0.0)
+    # Stage 2, from stage 1's optimum.
+    out = docs @ first[:-1] + first[-1]
+    pool = _top(out, max(_POOL, int(_POOL_FACTOR * np.count_nonzero(out > -1.0))))
+    beta = dirs @ first[:-1]
+    beta[-1] = first[-1]
+    x = np.concatenate([coords.take(pool), head_feats])
+    y, c = _labels(pool.size, n_head, n_pos, cp, cn)
+    beta, _, hess, act = _newton_dense(x, y, c, beta, x @ beta, np.eye(x.shape[1]), settle=0.01)
+    active_docs = np.zeros(n_docs, dtype=bool)
+    active_docs[pool[act[: pool.size]]] = True
+    return beta, coords.dot(beta), (hess, active_docs, act[pool.size :])
+
+
+def _top(values: np.ndarray, size: int) -> np.ndarray:
+    """Positions of the ``size`` largest ``values`` (all if fewer), in increasing order."""
+    if size >= values.shape[0]:
+        return np.arange(values.shape[0])
+    return np.sort(np.argpartition(-values, size - 1)[:size])
+
+
+def _augment(x: np.ndarray) -> np.ndarray:
+    """``[x, 1]``."""
+    return np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)
+
+
+def _labels(
+    n_docs: int, n_head: int, n_pos: int, cp: float, cn: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and weights of ``n_docs`` documents followed by the head rows (positives first)."""
+    y = -np.ones(n_docs + n_head)
+    y[n_docs : n_docs + n_pos] = 1.0
     c = np.full(y.shape[0], cn)
-    c[n_docs : n_docs + pos_feats.shape[0]] = cp
-    reg = np.zeros((m + 1, m + 1))
-    reg[:m, :m] = gram
-    reg[m, m] = 1.0
+    c[n_docs : n_docs + n_pos] = cp
+    return y, c
 
-    def outputs(v: np.ndarray) -> np.ndarray:  # uses the current (pooled) arrays
-        nonlocal pos_scores, cached
-        docs = pos_scores @ v[:n_pos] + cached @ v[n_pos:m].astype(cached.dtype) + v[m]
-        return np.concatenate([docs, head @ v])
 
-    def features(rows: np.ndarray) -> np.ndarray:
-        nonlocal pos_scores, cached
-        docs = rows[rows < n_docs]
-        f_docs = np.concatenate(
-            [pos_scores[docs], cached[docs].astype(np.float64), np.ones((docs.size, 1))], axis=1
-        )
-        return np.concatenate([f_docs, head[rows[rows >= n_docs] - n_docs]])
-
-    beta = np.zeros(m + 1)
-    beta[m] = -1.0  # w = 0, b = -1: every document on the margin, only positives active
-
-    o = np.full(y.shape[0], -1.0)  # = outputs(beta)
-    prev: np.ndarray | None = None
-    for step in range(12):
-        act = np.flatnonzero(y * o < 1.0)
-        if prev is not None and np.array_equal(act, prev):
+def _newton_dense(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: np.ndarray,
+    beta: np.ndarray,
+    o: np.ndarray,
+    reg: np.ndarray,
+    *,
+    settle: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Finite Newton on a small dense problem (regularizer ``beta' reg beta / 2``) from ``beta``
+    (outputs ``o``) until its active set settles: no more than ``settle`` times its size
+    changes (at most 12 steps). The Hessian follows the active set by updates with the rows
+    that enter or leave it. Returns ``beta``, ``o``, the Hessian and the active set it holds."""
+    hess = reg.copy()
+    prev = np.zeros(x.shape[0], dtype=bool)
+    for _ in range(12):
+        act = y * o < 1.0
+        changed = act != prev
+        n_changed = int(np.count_nonzero(changed))
+        n_act = int(np.count_nonzero(act))
+        if n_changed == 0 or (prev.any() and n_changed <= settle * n_act):
             break
-        f = features(act)
-        ca = c[act]
-        grad = reg @ beta + 2.0 * f.T @ (ca * (o[act] - y[act]))
-        hess = reg + 2.0 * (f.T * ca) @ f
+        if n_changed < n_act:
+            enter, leave = changed & act, changed & prev
+            xe, xl = x[enter], x[leave]
+            hess += 2.0 * ((xe.T * c[enter]) @ xe - (xl.T * c[leave]) @ xl)
+        else:
+            hess = reg + 2.0 * (x[act].T * c[act]) @ x[act]
+        prev = act
+        grad = reg @ beta + 2.0 * x[act].T @ (c[act] * (o[act] - y[act]))
         try:
-            d = np.linalg.solve(hess + 1e-12 * np.eye(m + 1), -grad)
+            d = np.linalg.solve(hess, -grad)
         except np.linalg.LinAlgError:
             break
-        od = outputs(d)
-        pool_size = max(_POOL, n_docs // 8)
-        if step == 0 and n_docs > pool_size:
-            # Every document starts on the margin, and the first step moves those with the
-            # largest ``od`` into it first: the rest of the warm start runs on them (plenty
-            # for a warm start; exactness comes later).
-            keep = np.sort(np.argpartition(-od[:n_docs], pool_size - 1)[:pool_size])
-            pool = np.concatenate([keep, np.arange(n_docs, y.shape[0])])
-            pos_scores, cached = pos_scores[keep], cached[keep]
-            o, od, y, c = o[pool], od[pool], y[pool], c[pool]
-            n_docs = pool_size
-            act = np.flatnonzero(y * o < 1.0)  # the positives (no document is active yet)
-        t = _line_search(float(beta @ reg @ d), float(d @ reg @ d), o, od, y, c)
+        od = x @ d
+        rd = reg @ d
+        t = _line_search(float(beta @ rd), float(d @ rd), o, od, y, c)
         beta = beta + t * d
         o = o + t * od
-        prev = act
-    return beta
+    return beta, o, hess, prev
 
 
 # ---------------------------------------------------------------------------- Newton
@@ -458,7 +542,7 @@ def _newton(s: _State) -> None:
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
         # that the next gradient meets the stopping rule.
         rel = max(0.05 * target / gnorm, 1e-10) if settled else _ETA
-        d = _cg(xa, ca, -grad, s.basis, s.basis_products(active), tol=min(rel, 0.1))
+        d = _cg(xa, ca, -grad, s.basis, s.preconditioner(active), tol=min(rel, 0.1))
         xd = x.dot(d)
         t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
         w = w + t * d
@@ -473,24 +557,20 @@ def _cg(
     ca: np.ndarray,
     rhs: np.ndarray,
     u: np.ndarray,
-    xu: np.ndarray | None,
+    corr: np.ndarray,
     *,
     tol: float,
 ) -> np.ndarray:
     """Solve ``(I + 2 xa' diag(ca) xa) d = rhs`` by CG preconditioned on the subspace ``u``.
 
-    The preconditioner is the Hessian's exact restriction to the warm-start subspace ``u``
-    (orthonormal) and the identity on its complement (Woodbury form).
+    The preconditioner is the Hessian's restriction to the warm-start subspace ``u``
+    (orthonormal; ``corr`` is its inverse minus the identity) and the identity on its
+    complement.
     """
     two_c = 2.0 * ca
 
     def hess(v: np.ndarray) -> np.ndarray:
         return v + xa.tdot(two_c * xa.dot(v))
-
-    m = u.shape[1]
-    if xu is None:
-        xu = xa.dot_matrix(u)
-    corr = np.linalg.inv(np.eye(m) + (xu.T * two_c) @ xu) - np.eye(m)  # (U'HU)^-1 - I
 
     def precond(r: np.ndarray) -> np.ndarray:
         return r + u @ (corr @ (u.T @ r))
