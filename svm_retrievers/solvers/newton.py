@@ -51,7 +51,7 @@ _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
 _CG_MAX = 400  # conjugate-gradient steps per Newton step
 _ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
-_SORT_FLIPS = 512  # line search: above this many breakpoints, bound the step before sorting
+_LINE_PROBES = 2  # line search: Newton probes of the slope before the exact sweep
 _POOL = 4096  # warm start: documents in its first stage's pool (and at least in its second's)
 _POOL_FACTOR = 4.0  # ... its second stage's: this many times the first's margin violators
 
@@ -601,51 +601,63 @@ def _line_search(
     """Exact minimizer along a direction ``d`` of the piecewise-quadratic objective.
 
     ``wd``/``dd`` are the regularizer's ``<w, d>``/``<d, d>``; ``o``/``xd`` the outputs at ``w``
-    and their change along ``d``. The slope is piecewise linear in the step ``t``; its
-    breakpoints are sorted and swept once (Keerthi & DeCoste's exact line search).
+    and their change along ``d``. The slope is nondecreasing and piecewise linear in the step
+    ``t``. A few Newton probes from the Newton step ``t = 1`` bracket its root tightly; the
+    breakpoints inside the bracket (rows whose status flips there, typically a handful) are
+    then sorted and swept exactly (Keerthi & DeCoste's line search, on the bracket only).
     """
-    margin = y * o
-    active = margin < 1.0
     cx = c * xd
-    a0 = wd + 2.0 * float(np.dot(cx[active], o[active] - y[active]))
-    b0 = dd + 2.0 * float(np.dot(cx[active], xd[active]))
-    # Rows whose status flips at some t > 0: t_i = (y_i - o_i) / xd_i.
+
+    def slope(t: float) -> tuple[float, float]:
+        out = o + t * xd
+        on = y * out < 1.0
+        return wd + t * dd + 2.0 * float(np.dot(cx, (out - y) * on)), float(np.dot(cx * xd, on))
+
+    lo, hi = 0.0, np.inf
+    t = 1.0
+    for _ in range(_LINE_PROBES):
+        g, curve = slope(t)
+        if g == 0.0:
+            return t
+        if g > 0.0:
+            hi = t
+        else:
+            lo = t
+        t = t - g / (dd + 2.0 * curve) if dd + 2.0 * curve > 0.0 else np.inf
+        if not lo < t < hi:
+            break
+    while not np.isfinite(hi):  # the root lies beyond every probe: double until past it
+        t = 2.0 * max(lo, 0.5)
+        if slope(t)[0] >= 0.0:
+            hi = t
+        else:
+            lo = t
+            if lo > 1e12:
+                return lo
+    # The slope on [lo, hi]: a + b * t on each piece between the breakpoints inside.
+    out = o + lo * xd
+    active = y * out < 1.0
+    a = wd + 2.0 * float(np.dot(cx[active], o[active] - y[active]))
+    b = dd + 2.0 * float(np.dot(cx[active], xd[active]))
     yd = y * xd
     flips = np.flatnonzero((active & (yd > 0)) | (~active & (yd < 0)))
-    if flips.size == 0:
-        return -a0 / b0 if b0 > 0 else 1.0
     tb = (y[flips] - o[flips]) / xd[flips]
-    if flips.size > _SORT_FLIPS:
-        # The slope is nondecreasing (the objective is convex): find a step where it is
-        # already >= 0 (the Newton step 1, or a multiple) and sort only the breakpoints
-        # before it, typically a few of the many.
-        t_hi = 1.0
-        for _ in range(64):
-            out = o + t_hi * xd
-            on = y * out < 1.0
-            if wd + t_hi * dd + 2.0 * float(np.dot(cx[on], out[on] - y[on])) >= 0.0:
-                keep = tb <= t_hi
-                flips, tb = flips[keep], tb[keep]
-                break
-            t_hi *= 2.0
-        if flips.size == 0:
-            return -a0 / b0 if b0 > 0 else 1.0
+    inside = (tb >= lo) & (tb < hi)  # a row on the margin at lo that enters counts
+    flips, tb = flips[inside], tb[inside]
     order = np.argsort(tb, kind="stable")
     flips, tb = flips[order], tb[order]
     sign = np.where(active[flips], -1.0, 1.0)  # leaving (-) or entering (+) the active set
-    da = sign * 2.0 * cx[flips] * (o[flips] - y[flips])
-    db = sign * 2.0 * cx[flips] * xd[flips]
-    a = a0 + np.concatenate([[0.0], np.cumsum(da)])
-    b = b0 + np.concatenate([[0.0], np.cumsum(db)])
-    lo = np.concatenate([[0.0], tb])
-    hi = np.concatenate([tb, [np.inf]])
+    a_k = a + np.concatenate([[0.0], np.cumsum(sign * 2.0 * cx[flips] * (o[flips] - y[flips]))])
+    b_k = b + np.concatenate([[0.0], np.cumsum(sign * 2.0 * cx[flips] * xd[flips])])
+    start = np.concatenate([[lo], tb])
+    stop = np.concatenate([tb, [hi]])
     with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.where(b > 0, -a / b, np.inf)
-    ok = np.flatnonzero(root <= hi)
+        root = np.where(b_k > 0, -a_k / b_k, np.inf)
+    ok = np.flatnonzero(root <= stop)
     if ok.size == 0:
-        return float(tb[-1])
+        return float(hi)
     k = int(ok[0])
-    return float(max(root[k], lo[k]))
+    return float(max(root[k], start[k]))
 
 
 # ---------------------------------------------------------------------------- check pass
