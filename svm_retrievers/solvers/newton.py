@@ -52,7 +52,7 @@ _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - sla
 _CG_MAX = 400  # conjugate-gradient steps per Newton step
 _ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
 _LINE_PROBES = 2  # line search: Newton probes of the slope before the exact sweep
-_POOL = 4096  # warm start: documents in its first stage's pool (and at least in its second's)
+_POOL = 4096  # warm start: documents in its first stage's pool (at most; or N / 5)
 _POOL_FACTOR = 4.0  # ... its second stage's: this many times the first's margin violators
 
 
@@ -402,10 +402,10 @@ def _subspace_svm(
 
     Two small dense Newton methods on pools of documents, both without a pass over the matrix:
 
-    1. In the span of the corpus mean and the positives, on the ``_POOL`` documents the
-       positives score highest: a few features, and it finds the margin.
+    1. In the span of the corpus mean and the positives, on the documents the positives score
+       highest (``_POOL``, or N / 5 if fewer): a few features, and it finds the margin.
     2. In the whole (orthonormal) basis, on the documents stage 1 puts highest,
-       ``_POOL_FACTOR`` times as many as it puts inside the margin.
+       ``_POOL_FACTOR`` times as many as it puts inside the margin (at least as many as in 1).
 
     Returns the coefficients, every document's output for them, and stage 2's Hessian with the
     documents and head rows active in it (the start of Newton's preconditioner).
@@ -419,7 +419,8 @@ def _subspace_svm(
     dirs = np.zeros((coords.size, docs.shape[1]))
     dirs[:n_mean, :n_mean] = 1.0
     dirs[:-1, n_mean:] = head_feats[:n_pos, :-1].T
-    pool = _top(coords.pos_scores.mean(axis=1), _POOL)
+    pool_size = min(_POOL, max(_MIN_WORKING, n_docs // 5))
+    pool = _top(coords.pos_scores.mean(axis=1), pool_size)
     x = _augment(np.concatenate([docs[pool], head_feats[:, :-1] @ dirs[:-1]]))
     y, c = _labels(pool.size, n_head, n_pos, cp, cn)
     reg = np.eye(x.shape[1])
@@ -429,7 +430,7 @@ def _subspace_svm(
     first, *_ = _newton_dense(x, y, c, start, np.full(x.shape[0], -1.0), reg, settle=0.0)
     # Stage 2, from stage 1's optimum.
     out = docs @ first[:-1] + first[-1]
-    pool = _top(out, max(_POOL, int(_POOL_FACTOR * np.count_nonzero(out > -1.0))))
+    pool = _top(out, max(pool_size, int(_POOL_FACTOR * np.count_nonzero(out > -1.0))))
     beta = dirs @ first[:-1]
     beta[-1] = first[-1]
     x = np.concatenate([coords.take(pool), head_feats])
