@@ -330,6 +330,7 @@ class SVMIndex:
                 row_of={doc_id: row for row, doc_id in enumerate(all_ids)},
                 texts=old.texts + tuple(text_list),
                 metadatas=old.metadatas + tuple(metas),
+                cache=solvers.carry_cache(old.cache, added=matrix) if len(old.ids) else {},
             )
         return list(new_ids)
 
@@ -356,6 +357,7 @@ class SVMIndex:
                 row_of={doc_id: row for row, doc_id in enumerate(kept_ids)},
                 texts=tuple(old.texts[r] for r in keep),
                 metadatas=tuple(old.metadatas[r] for r in keep),
+                cache=solvers.carry_cache(old.cache, keep=keep),
             )
 
     # ------------------------------------------------------------------ reads

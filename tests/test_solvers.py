@@ -245,6 +245,38 @@ def test_index_default_solver_agrees_with_liblinear(clustered: np.ndarray) -> No
     assert top10(fast.svm) == top10(ref.svm)
 
 
+def test_warm_start_subspace_is_carried_across_add_and_delete(
+    clustered: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """add/delete keep the cached directions and score only the changed rows, and results stay
+    exact; once the corpus has changed size by a quarter the directions are estimated anew."""
+    monkeypatch.setattr(newton, "_SUBSPACE_MIN_ELEMENTS", 0)
+    index = SVMIndex.from_embeddings(clustered[:1000])
+    query = queries_like(clustered, 1, seed=19)[0]
+
+    def check(n_rows: int) -> newton._Subspace:
+        fast = index.get_scores(query)
+        ref = index.get_scores(query, solver="liblinear")
+        np.testing.assert_allclose(fast.svm, ref.svm, atol=1e-3)
+        assert top10(fast.svm) == top10(ref.svm)
+        sub = index._snap.cache[newton._CACHE_KEY]
+        assert sub.scores.shape[0] == n_rows == len(index)
+        expected = index.vectors.astype(np.float64) @ sub.directions
+        np.testing.assert_allclose(sub.scores, expected, atol=1e-5)
+        return sub
+
+    first = check(1000)
+    index.add(clustered[1000:1200])  # +20%: carried
+    assert index._snap.cache[newton._CACHE_KEY].directions is first.directions
+    check(1200)
+    index.delete(index.ids[::12])  # 100 rows fewer: carried
+    assert index._snap.cache[newton._CACHE_KEY].directions is first.directions
+    check(1100)
+    index.add(clustered[1200:1500])  # 1400 rows, 40% more than the directions saw: anew
+    assert newton._CACHE_KEY not in index._snap.cache
+    assert check(1400).n_estimated == 1400
+
+
 def _real(collection: str, model: str) -> tuple[np.ndarray, np.ndarray]:
     folder = DATA / collection / "embeddings" / model
     if not (folder / "corpus.npy").exists():

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from .base import SVMProblem, SVMSolution
 from .liblinear import solve_liblinear
-from .newton import solve_newton, solve_newton_batch
+from .newton import carry_cache, solve_newton, solve_newton_batch
 
 SOLVERS: dict[str, Callable[[SVMProblem], SVMSolution]] = {
     "newton": solve_newton,
@@ -52,6 +52,7 @@ __all__ = [
     "SOLVERS",
     "SVMProblem",
     "SVMSolution",
+    "carry_cache",
     "get_batch_solver",
     "get_solver",
     "solve_liblinear",

@@ -24,7 +24,8 @@ class SVMProblem:
     ``matrix`` is the index's L2-normalized float32 (or float64) matrix; solvers must not
     copy it whole or write to it. ``rows`` selects the negatives (``None``: every row).
     ``cache`` is a per-snapshot dict where a solver may keep per-corpus quantities
-    (means, factorizations); it is discarded whenever the index changes. ``cache_persists``
+    (means, factorizations); when the index changes, the new snapshot starts with what
+    :func:`~svm_retrievers.solvers.carry_cache` carries over and nothing else. ``cache_persists``
     says whether it outlives this call: when it does not (a one-off candidate subset passed
     as its own ``matrix``), per-corpus quantities are not worth computing.
     """

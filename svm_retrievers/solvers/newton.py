@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,7 @@ _N_COMPONENTS = 128  # principal directions of the corpus in the warm-start subs
 _EXPLAINED = 0.75  # ... as many as explain this share of its variance, and at most D / 4)
 _SUBSPACE_MIN_ELEMENTS = 2_000_000  # below this N * D the warm start uses the mean alone
 _SAMPLE_ROWS = 4096  # rows sampled to estimate them (once per corpus snapshot)
+_RESTIMATE = 0.25  # ... kept across add/delete until the corpus changes size by this share
 _WORKING_FACTOR = 2.0  # working set: this many times the warm start's margin violators
 _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
@@ -62,6 +64,7 @@ class _Subspace:
 
     directions: np.ndarray  # (D, r) float64, orthonormal: the corpus mean and principal directions
     scores: np.ndarray  # (N, r) storage dtype: matrix @ directions
+    n_estimated: int = 0  # the number of rows the directions were estimated on
 
 
 @dataclass
@@ -291,9 +294,32 @@ def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
     if r > 0:
         columns.append(_top_directions(sample, r, rng))
     directions = _orthonormal(np.concatenate(columns, axis=1))
-    sub = _Subspace(directions, negatives @ directions.astype(negatives.dtype))
+    sub = _Subspace(directions, negatives @ directions.astype(negatives.dtype), n)
     problem.cache[_CACHE_KEY] = sub
     return sub
+
+
+def carry_cache(
+    cache: dict[str, Any], *, keep: np.ndarray | None = None, added: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The per-corpus quantities of ``cache`` for the matrix ``matrix[keep]`` (all rows if
+    ``keep`` is None) followed by the rows ``added``: the warm-start directions are kept and
+    only the changed rows are scored, so that a small change to a large index does not pay
+    for a new subspace. The directions are estimated anew (an empty dict is returned) once
+    the corpus has grown or shrunk by a quarter since they were.
+
+    Any subspace gives the exact optimum; a stale one only starts the solver further from it.
+    """
+    sub = cache.get(_CACHE_KEY)
+    if not isinstance(sub, _Subspace):
+        return {}
+    scores = sub.scores if keep is None else sub.scores[keep]
+    if added is not None and added.shape[0]:
+        fresh = added @ sub.directions.astype(added.dtype)
+        scores = np.concatenate([scores, fresh.astype(scores.dtype, copy=False)])
+    if abs(scores.shape[0] - sub.n_estimated) > _RESTIMATE * sub.n_estimated:
+        return {}
+    return {_CACHE_KEY: _Subspace(sub.directions, scores, sub.n_estimated)}
 
 
 def _orthonormal(a: np.ndarray) -> np.ndarray:
