@@ -35,7 +35,7 @@ quantities are recomputed on every call: pass the same dict for the same matrix.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -88,13 +88,23 @@ class _Coords:
 
     def dot(self, v: np.ndarray) -> np.ndarray:
         """Every document's output for the basis coefficients ``v`` (one ``(N, r)`` product)."""
-        r = self.cached.shape[1]
-        vp = self.t @ v[r:-1]
-        vs = v[:r] - self.g @ vp
-        out = (self.cached @ vs.astype(self.cached.dtype)).astype(np.float64)
-        out += self.pos_scores @ vp
-        out += v[-1]
-        return out
+        return _Coords.dot_many([self], [v])[0]
+
+    @staticmethod
+    def dot_many(coords: Sequence[_Coords], vs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`dot` for pairs of coordinates and coefficients; those sharing their cached
+        scores (the queries of one batch) share one matrix product."""
+        cached = coords[0].cached
+        if any(c.cached is not cached for c in coords):
+            return [c.dot(v) for c, v in zip(coords, vs, strict=True)]
+        r = cached.shape[1]
+        own = [c.t @ v[r:-1] for c, v in zip(coords, vs, strict=True)]
+        cols = [v[:r] - c.g @ vp for c, v, vp in zip(coords, vs, own, strict=True)]
+        base = (cached @ np.stack(cols, axis=1).astype(cached.dtype)).astype(np.float64)
+        return [
+            base[:, j] + c.pos_scores @ vp + v[-1]
+            for j, (c, v, vp) in enumerate(zip(coords, vs, own, strict=True))
+        ]
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """The coordinates of ``rows``, ``(len(rows), size)`` float64."""
@@ -112,7 +122,6 @@ class _State:
     cp: float
     cn: float
     w: np.ndarray  # (D + 1,) augmented weights [w, b]
-    in_work: np.ndarray  # (n_rows,) bool
     negatives: np.ndarray  # the stored negatives (the matrix, or its gathered rows)
     head: np.ndarray  # (P + Z, D) float64: positives, then explicit negatives
     basis: np.ndarray  # (D + 1, m) orthonormal warm-start basis (the CG preconditioner's)
@@ -124,6 +133,7 @@ class _State:
     pre_hess: np.ndarray
     pre_docs: np.ndarray
     pre_head: np.ndarray
+    in_work: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (n_rows,)
     n_iter: int = 0
     converged: bool = False
     done: bool = False
@@ -245,7 +255,7 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
     matrix = first.matrix
     negatives = matrix if first.rows is None else matrix[first.rows]
     subspace = _subspace(first, negatives)
-    states = [_start(p, negatives, subspace) for p in problems]
+    states = _start_many(problems, negatives, subspace)
     while True:
         active = [s for s in states if not s.done]
         if not active:
@@ -352,6 +362,26 @@ def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.
 
 
 def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State:
+    """The warm start and first working set of ``problem``."""
+    return _start_many([problem], negatives, sub)[0]
+
+
+def _start_many(
+    problems: Sequence[SVMProblem], negatives: np.ndarray, sub: _Subspace
+) -> list[_State]:
+    """:func:`_start` for problems over the same negatives: the warm starts' outputs for every
+    document come from one product with the cached scores."""
+    prepared = [_prepare(p, negatives, sub) for p in problems]
+    warms = _Coords.dot_many([s.coords for s, _ in prepared], [beta for _, beta in prepared])
+    for (state, _), warm in zip(prepared, warms, strict=True):
+        _select(state, warm)
+    return [state for state, _ in prepared]
+
+
+def _prepare(
+    problem: SVMProblem, negatives: np.ndarray, sub: _Subspace
+) -> tuple[_State, np.ndarray]:
+    """The warm start of ``problem`` and its coefficients in the basis (no working set yet)."""
     n_rows, dim = negatives.shape
     pos = np.asarray(problem.positives, dtype=np.float64)
     extra = np.asarray(problem.extra_negatives, dtype=np.float64)
@@ -381,27 +411,13 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
     head = np.concatenate([pos, extra]) if extra.shape[0] else pos
     head_feats = np.concatenate([head, np.ones((head.shape[0], 1))], axis=1) @ basis
 
-    beta, warm, (pre_hess, pre_docs, pre_head) = _subspace_svm(
-        coords, head_feats, pos.shape[0], cp, cn
-    )
-    w = basis @ beta
-
-    # Working set: the documents the warm start ranks highest, a few times as many as it puts
-    # inside the margin (the optimum's margin holds more of them than the warm start's).
-    size = min(n_rows, max(_MIN_WORKING, int(_WORKING_FACTOR * np.count_nonzero(warm > -1.0))))
-    in_work = np.zeros(n_rows, dtype=bool)
-    if size >= n_rows:
-        in_work[:] = True
-    else:
-        in_work[np.argpartition(-warm, size - 1)[:size]] = True
-    return _State(
+    beta, (pre_hess, pre_docs, pre_head) = _subspace_svm(coords, head_feats, pos.shape[0], cp, cn)
+    state = _State(
         problem=problem,
         n_rows=n_rows,
         cp=cp,
         cn=cn,
-        w=w,
-        in_work=in_work,
-        estimate=warm,
+        w=basis @ beta,
         negatives=negatives,
         head=head,
         basis=basis,
@@ -411,6 +427,19 @@ def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State
         pre_docs=pre_docs,
         pre_head=pre_head,
     )
+    return state, beta
+
+
+def _select(s: _State, warm: np.ndarray) -> None:
+    """The first working set: the documents the warm start (outputs ``warm``) ranks highest, a
+    few times as many as it puts inside the margin (the optimum's margin holds more)."""
+    size = min(s.n_rows, max(_MIN_WORKING, int(_WORKING_FACTOR * np.count_nonzero(warm > -1.0))))
+    s.in_work = np.zeros(s.n_rows, dtype=bool)
+    if size >= s.n_rows:
+        s.in_work[:] = True
+    else:
+        s.in_work[np.argpartition(-warm, size - 1)[:size]] = True
+    s.estimate = warm
 
 
 def _is_knn_of(knn: np.ndarray, negatives: np.ndarray, q: np.ndarray) -> bool:
@@ -423,7 +452,7 @@ def _is_knn_of(knn: np.ndarray, negatives: np.ndarray, q: np.ndarray) -> bool:
 
 def _subspace_svm(
     coords: _Coords, head_feats: np.ndarray, n_pos: int, cp: float, cn: float
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The full problem's optimum over ``w`` in the warm-start basis, nearly (a warm start).
 
     Two small dense Newton methods on pools of documents, both without a pass over the matrix:
@@ -433,8 +462,8 @@ def _subspace_svm(
     2. In the whole (orthonormal) basis, on the documents stage 1 puts highest,
        ``_POOL_FACTOR`` times as many as it puts inside the margin (at least as many as in 1).
 
-    Returns the coefficients, every document's output for them, and stage 2's Hessian with the
-    documents and head rows active in it (the start of Newton's preconditioner).
+    Returns the coefficients and stage 2's Hessian with the documents and head rows active in
+    it (the start of Newton's preconditioner).
     """
     n_docs = coords.pos_scores.shape[0]
     n_head = head_feats.shape[0]
@@ -464,7 +493,7 @@ def _subspace_svm(
     beta, _, hess, act = _newton_dense(x, y, c, beta, x @ beta, np.eye(x.shape[1]), settle=0.01)
     active_docs = np.zeros(n_docs, dtype=bool)
     active_docs[pool[act[: pool.size]]] = True
-    return beta, coords.dot(beta), (hess, active_docs, act[pool.size :])
+    return beta, (hess, active_docs, act[pool.size :])
 
 
 def _top(values: np.ndarray, size: int) -> np.ndarray:
