@@ -1,4 +1,4 @@
-"""Where one exact SVM query spends its time, and why one check pass is not enough.
+"""Where one exact SVM query spends its time, and how many check passes it needs.
 
 For each query of a synthetic corpus this prints, in process CPU time, the kNN pass, the warm
 start, each round of Newton steps on the working set and each check pass over the matrix, as
@@ -38,13 +38,16 @@ CLOCK = time.process_time
 
 def _instrument(log: list[tuple[str, float, dict[str, Any]]]) -> None:
     """Wrap the solver's stages so that each call appends (stage, seconds, details) to log."""
-    start, newton, check = nt._start, nt._newton, nt._check
+    start, newton, check = nt._start_many, nt._newton, nt._check
 
     def timed_start(*args: Any) -> Any:
         t = CLOCK()
-        state = start(*args)
-        log.append(("warm start", CLOCK() - t, {"working_set": int(state.in_work.sum())}))
-        return state
+        states = start(*args)
+        sizes = [int(state.in_work.sum()) for state in states]
+        log.append(
+            ("warm start", CLOCK() - t, {"working_set": sizes[0] if len(sizes) == 1 else sizes})
+        )
+        return states
 
     def timed_newton(s: Any) -> None:
         steps, t = s.n_iter, CLOCK()
@@ -56,7 +59,7 @@ def _instrument(log: list[tuple[str, float, dict[str, Any]]]) -> None:
         log.append(("check", 0.0, {"violators": violators, "working_set": int(s.in_work.sum())}))
         check(s, scores)
 
-    nt._start, nt._newton, nt._check = timed_start, timed_newton, timed_check  # type: ignore[assignment]
+    nt._start_many, nt._newton, nt._check = timed_start, timed_newton, timed_check  # type: ignore[assignment]
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
