@@ -15,7 +15,9 @@ every method. For each corpus (random or clustered, N x D) it times per query:
 It prints a table of medians, ratios to kNN, agreement with the reference (LinearSVC on the
 same problem: top-10 identical, max decision-value difference) and peak extra memory per query
 (resident-set high-water mark above the resident set before the call), and writes JSON to
-``benchmarks/results/``.
+``benchmarks/results/``. The kNN pass and our three modes run interleaved, query by query, and
+the batch alternates with the same 32 queries searched one by one (its "gain"), so that a
+change in the machine's load reaches both sides of each ratio alike.
 
 Run ``python benchmarks/bench_speed.py --help`` for the flags; ``--quick`` is a 1-minute run.
 """
@@ -244,13 +246,26 @@ def bench_corpus(
         )
 
     q32 = queries.astype(np.float32)
-    knn_ms, _, mem = timed(lambda i: matrix @ q32[i], max(nq, 5))
-    record("knn (X @ q)", knn_ms, max(nq, 5), peak_extra_mb=mem)
-
     index = SVMIndex.from_embeddings(matrix)
     t0 = time.perf_counter()
     index.search(queries[-1], k=10, mode="svm")
     first_ms = (time.perf_counter() - t0) * 1e3
+
+    # The kNN pass and our three modes, interleaved query by query, so that a change in the
+    # machine's load reaches all of them alike (the ratios to kNN compare like with like).
+    ours: dict[str, Callable[[int], Any]] = {"knn (X @ q)": lambda i: matrix @ q32[i]}
+    for mode in ("knn", "svm", "hybrid"):
+        name = f"ours {mode}" + (" (newton)" if mode == "svm" else "")
+        ours[name] = lambda i, m=mode: index.search(queries[i], k=10, mode=m)
+    ours_mem = {name: peak_extra_mb(lambda f=fn: f(0)) for name, fn in ours.items()}
+    ours_ms: dict[str, list[float]] = {name: [] for name in ours}
+    for i in range(nq):
+        for name, fn in ours.items():
+            start = CLOCK()
+            fn(i)
+            ours_ms[name].append((CLOCK() - start) * 1e3)
+    knn_ms = statistics.median(ours_ms["knn (X @ q)"])
+    record("knn (X @ q)", knn_ms, nq, peak_extra_mb=ours_mem["knn (X @ q)"])
 
     # The reference (LinearSVC on the same problem, through the index) gives the agreement
     # columns; it is timed as "ours svm (liblinear)" (get_scores: the same solve as search).
@@ -275,28 +290,36 @@ def bench_corpus(
             "agreement_queries": len(pairs),
         }
 
-    for mode in ("knn", "svm", "hybrid"):
-        ms, _, mem = timed(lambda i, m=mode: index.search(queries[i], k=10, mode=m), nq)
+    for name in list(ours)[1:]:
         extra: dict[str, Any] = {}
-        if mode == "svm":
+        if name == "ours svm (newton)":
             newton = [index.get_scores(queries[i]).svm for i in range(slow_q)]
             extra = {**agreement(newton), "first_query_ms": first_ms}
-        name = f"ours {mode}" + (" (newton)" if mode == "svm" else "")
-        record(name, ms, nq, peak_extra_mb=mem, **extra)
+        ms = statistics.median(ours_ms[name])
+        record(name, ms, nq, peak_extra_mb=ours_mem[name], **extra)
 
+    # The batch against the same queries one by one, alternately (memory from an extra
+    # untimed call: tracemalloc would slow a timed one).
     batch = queries[: args.batch]
-    reps = max(1, args.batch_repeats if n < args.slow_from else 1)
-    # Memory from an extra untimed call: tracemalloc would slow the timed one.
-    batch_ms, outs, mem = timed(lambda i: index.search_batch(batch, k=10, mode="svm"), reps)
-    singles = [index.search(q, k=10, mode="svm") for q in batch[:4]]
-    same = sum(
-        [h.id for h in a] == [h.id for h in b] for a, b in zip(outs[0], singles, strict=False)
-    )
+    reps = max(1, args.batch_repeats)
+    mem = peak_extra_mb(lambda: index.search_batch(batch, k=10, mode="svm"))
+    batch_times, single_times = [], []
+    for _ in range(reps):
+        start = CLOCK()
+        singles = [index.search(q, k=10, mode="svm") for q in batch]
+        single_times.append((CLOCK() - start) * 1e3 / args.batch)
+        start = CLOCK()
+        outs = index.search_batch(batch, k=10, mode="svm")
+        batch_times.append((CLOCK() - start) * 1e3 / args.batch)
+    same = sum([h.id for h in a] == [h.id for h in b] for a, b in zip(outs, singles, strict=True))
+    batch_ms, single_ms = statistics.median(batch_times), statistics.median(single_times)
     record(
         f"ours svm batch/{args.batch}",
-        batch_ms / args.batch,
+        batch_ms,
         args.batch * reps,
         peak_extra_mb=mem,
+        single_ms_same_queries=single_ms,
+        batch_gain=single_ms / batch_ms,
         batch_top10_equal_single=f"{same}/{len(singles)}",
     )
     record(
@@ -364,6 +387,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         if "top10_overlap" in r:
             agree += f" (overlap {r['top10_overlap']:.2f})"
         diff = f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else ""
+        if "batch_gain" in r:  # the batch row: its gain over the same queries one by one
+            agree = f"{r['batch_top10_equal_single']} = single"
+            diff = f"gain {r['batch_gain']:.2f}x ({r['single_ms_same_queries']:.1f} ms single)"
         mem = r.get("peak_extra_mb")
         mem_s = f"{mem:.0f} ({r['index_mb']:.0f})" if mem is not None else "?"
         print(
