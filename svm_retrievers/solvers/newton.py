@@ -347,17 +347,23 @@ def _column_mean(x: np.ndarray) -> np.ndarray:
 
 def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.ndarray:
     """The top right singular vectors of ``sample`` (randomized range finder, 2 power steps):
-    as many as explain ``_EXPLAINED`` of its variance, and at most ``r``."""
-    k = min(r + 10, min(sample.shape))
-    omega = rng.standard_normal((sample.shape[1], k))
+    as many as explain ``_EXPLAINED`` of its variance, and at most ``r``; none when the sample
+    looks isotropic (its top variance within twice the largest an isotropic sample of its shape
+    would show, the Marchenko-Pastur edge), where no direction helps the warm start."""
+    n, dim = sample.shape
+    k = min(r + 10, n, dim)
+    omega = rng.standard_normal((dim, k))
     y = sample @ omega
     for _ in range(2):
         y, _ = np.linalg.qr(y)
         y = sample @ (sample.T @ y)
     q, _ = np.linalg.qr(y)
     _, sv, vt = np.linalg.svd(q.T @ sample, full_matrices=False)
-    share = np.cumsum(sv**2) / max(float(np.einsum("ij,ij->", sample, sample)), 1e-300)
-    r = min(r, int(np.searchsorted(share, _EXPLAINED)) + 1)
+    total = max(float(np.einsum("ij,ij->", sample, sample)), 1e-300)
+    edge = total / dim * (1.0 + np.sqrt(dim / n)) ** 2
+    if sv[0] ** 2 < 2.0 * edge:
+        return np.zeros((dim, 0))
+    r = min(r, int(np.searchsorted(np.cumsum(sv**2) / total, _EXPLAINED)) + 1)
     return vt[:r].T
 
 
