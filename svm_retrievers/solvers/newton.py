@@ -407,7 +407,7 @@ def _prepare(
     corpus = sub.directions
     g = corpus.T @ pos.T
     pu, ps, pvt = np.linalg.svd(pos.T - corpus @ g, full_matrices=False)
-    keep = ps > 1e-6
+    keep = ps > 1e-3  # a positive (nearly) inside the corpus span adds no direction
     coords = _Coords(cached=sub.scores, pos_scores=pos_scores, g=g, t=pvt[keep].T / ps[keep])
     m = coords.size
     basis = np.zeros((dim + 1, m))
