@@ -147,6 +147,34 @@ def test_extra_positives_and_negatives(clustered: np.ndarray) -> None:
     )
 
 
+def test_subspace_warm_start_with_several_positives_and_negatives(
+    clustered: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cached-subspace warm start with extra positives (one a copy of the query, which adds
+    no direction) and explicit negatives still reaches LinearSVC's optimum."""
+    monkeypatch.setattr(newton, "_SUBSPACE_MIN_ELEMENTS", 0)
+    cache: dict = {}
+    query = queries_like(clustered, 1, seed=20)[0]
+    positives = np.vstack([queries_like(clustered, 2, seed=21), query[None, :]])
+    negatives = queries_like(clustered, 3, seed=22)
+    problem = make_problem(clustered, query, positives=positives, negatives=negatives, cache=cache)
+    assert_matches_reference(problem)
+    assert newton._CACHE_KEY in cache
+
+
+def test_principal_directions_only_for_structured_corpora() -> None:
+    """Clustered corpora get principal directions (as many as explain 3/4 of the variance, at
+    most D/4); an isotropic sample gets none."""
+    rng = np.random.default_rng(23)
+
+    def directions(matrix: np.ndarray) -> int:
+        sample = matrix.astype(np.float64) - matrix.mean(axis=0)
+        return newton._top_directions(sample, matrix.shape[1] // 4, rng).shape[1]
+
+    assert directions(random_unit(2000, 256, seed=24)) == 0
+    assert 8 <= directions(clustered_unit(2000, 256, seed=25)) <= 64
+
+
 def test_row_subsets(clustered: np.ndarray) -> None:
     rng = np.random.default_rng(10)
     query = queries_like(clustered, 1, seed=11)[0]
