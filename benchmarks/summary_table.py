@@ -1,6 +1,6 @@
 """The docs' one-row-per-corpus summary of a ``bench_speed.py`` JSON (kNN, ours, batch, stock).
 
-python benchmarks/summary_table.py benchmarks/results/speed.json [--sizes 10000x1536,...]
+python benchmarks/summary_table.py benchmarks/results/speed.json
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def _ms(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def summary(rows: list[dict[str, Any]], sizes: set[tuple[int, int]] | None = None) -> str:
+def summary(rows: list[dict[str, Any]]) -> str:
     """A markdown table: one row per (data, N, D) of the benchmark rows."""
     corpora: dict[tuple[str, int, int], dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -27,8 +27,6 @@ def summary(rows: list[dict[str, Any]], sizes: set[tuple[int, int]] | None = Non
     )
     out = [head, "|" + "---|" * 11]
     for (data, n, dim), m in corpora.items():
-        if sizes is not None and (n, dim) not in sizes:
-            continue
         knn, ours = m["knn (X @ q)"], m["ours svm (newton)"]
         batch = next(v for k, v in m.items() if k.startswith("ours svm batch/"))
         lc = m.get("langchain SVMRetriever")
@@ -53,13 +51,8 @@ def summary(rows: list[dict[str, Any]], sizes: set[tuple[int, int]] | None = Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", type=Path)
-    parser.add_argument("--sizes", default=None, help="e.g. 10000x1536,100000x1536")
     args = parser.parse_args(argv)
-    sizes = None
-    if args.sizes:
-        sizes = {tuple(int(v) for v in part.split("x")) for part in args.sizes.split(",")}
-    rows = json.loads(args.json.read_text())["rows"]
-    print(summary(rows, sizes))  # type: ignore[arg-type]
+    print(summary(json.loads(args.json.read_text())["rows"]))
     return 0
 
 

@@ -51,6 +51,18 @@ def check_matrix(
     return _normalize_rows(arr, name, dtype)
 
 
+def check_rows(value: Any, name: str) -> np.ndarray:
+    """``value`` as an array of one query per row: raises unless it is 2-D and non-empty.
+
+    Only the shape is checked; each row is validated (and normalized) where it is used.
+    """
+    rows = np.asarray(value)
+    if rows.ndim != 2 or rows.shape[0] == 0:
+        msg = f"{name} must be a non-empty 2-D array (one row per query), got shape {rows.shape}"
+        raise ValueError(msg)
+    return rows
+
+
 def check_vector(value: Any, name: str, *, dim: int | None = None) -> np.ndarray:
     """Return ``value`` as a 1-D finite, L2-normalized float64 vector of length ``dim``."""
     arr = _as_float_array(value, name)

@@ -367,16 +367,11 @@ def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.
     return vt[:r].T
 
 
-def _start(problem: SVMProblem, negatives: np.ndarray, sub: _Subspace) -> _State:
-    """The warm start and first working set of ``problem``."""
-    return _start_many([problem], negatives, sub)[0]
-
-
 def _start_many(
     problems: Sequence[SVMProblem], negatives: np.ndarray, sub: _Subspace
 ) -> list[_State]:
-    """:func:`_start` for problems over the same negatives: the warm starts' outputs for every
-    document come from one product with the cached scores."""
+    """The warm starts and first working sets of problems over the same negatives: the warm
+    starts' outputs for every document come from one product with the cached scores."""
     prepared = [_prepare(p, negatives, sub) for p in problems]
     warms = _Coords.dot_many([s.coords for s, _ in prepared], [beta for _, beta in prepared])
     for (state, _), warm in zip(prepared, warms, strict=True):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..solvers.weighted import solve_weighted
+from ..validation import check_rows
 from .base import Candidates, CandidateSource
 
 
@@ -126,12 +127,7 @@ def candidate_svm_batch(
     search request with many query vectors), and one by one otherwise. Results equal
     :func:`candidate_svm` on each query (unit vectors, one per row).
     """
-    queries = np.asarray(queries)
-    if queries.ndim != 2 or queries.shape[0] == 0:
-        msg = (
-            f"queries must be a non-empty 2-D array (one row per query), got shape {queries.shape}"
-        )
-        raise ValueError(msg)
+    queries = check_rows(queries, "queries")
     n_total = source.size(where)
     if n_total < 1:
         msg = "the source holds no documents (matching the filter)"

@@ -11,7 +11,7 @@ from ..calibration import relevance
 from ..index import Hit, build_hits
 from ..params import ScoringParams
 from ..scoring import fuse, top_k
-from ..validation import check_k, check_unit_interval, check_vector
+from ..validation import check_k, check_rows, check_unit_interval, check_vector
 from .base import Candidates, CandidateSource
 from .exact import CandidateSVM, candidate_svm_batch
 
@@ -135,12 +135,7 @@ class CandidateSearcher:
         """:meth:`solve` for each row of ``queries``, the source's searches batched (see
         :func:`~svm_retrievers.sources.exact.candidate_svm_batch`)."""
         p = self.params.replace(**params)
-        rows = np.asarray(queries)
-        if rows.ndim != 2 or rows.shape[0] == 0:
-            msg = (
-                f"queries must be a non-empty 2-D array (one row per query), got shape {rows.shape}"
-            )
-            raise ValueError(msg)
+        rows = check_rows(queries, "queries")
         qs = np.stack([check_vector(q, "query", dim=self.source.dim) for q in rows])
         results = candidate_svm_batch(
             self.source,
