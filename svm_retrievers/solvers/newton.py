@@ -52,6 +52,7 @@ _WORKING_FACTOR = 2.0  # working set: this many times the warm start's margin vi
 _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
 _CG_MAX = 400  # conjugate-gradient steps per Newton step
+_STALE = 0.1  # the CG preconditioner is kept while the active set moves by at most this share
 _ETA = 0.01  # relative CG tolerance while the active set still moves (inexact Newton)
 _LINE_PROBES = 2  # line search: Newton probes of the slope before the exact sweep
 _POOL = 4096  # warm start: documents in its first stage's pool (at most; or N / 5)
@@ -133,6 +134,7 @@ class _State:
     pre_hess: np.ndarray
     pre_docs: np.ndarray
     pre_head: np.ndarray
+    pre_corr: np.ndarray | None = None  # its inverse minus the identity (None: not yet)
     in_work: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (n_rows,)
     n_iter: int = 0
     converged: bool = False
@@ -154,22 +156,32 @@ class _State:
 
     def preconditioner(self, active: np.ndarray) -> np.ndarray:
         """``(U' H U)^-1 - I`` for the working set's ``active`` rows (``U`` the basis, ``H`` the
-        Hessian), kept from the last call by adding and removing the rows whose status changed."""
+        Hessian), kept from the last call by adding and removing the rows whose status changed.
+
+        Any positive definite preconditioner leaves CG's answer unchanged, so while the active
+        set has moved by at most ``_STALE`` of its size since the last update, the last one is
+        reused: its inverse costs more than the CG step it would save.
+        """
         assert self.rows is not None
         h = self.head.shape[0]
         now = np.zeros(self.n_rows, dtype=bool)
         now[self.rows.index[active[h:]]] = True
-        enter = self.coords.take(np.flatnonzero(now & ~self.pre_docs))
-        leave = self.coords.take(np.flatnonzero(self.pre_docs & ~now))
-        self.pre_hess += 2.0 * self.cn * (enter.T @ enter - leave.T @ leave)
+        entering, leaving = now & ~self.pre_docs, self.pre_docs & ~now
         flips = active[:h] != self.pre_head
+        moved = int(np.count_nonzero(entering)) + int(np.count_nonzero(leaving))
+        if self.pre_corr is not None and not flips.any() and moved <= _STALE * now.sum():
+            return self.pre_corr
+        enter = self.coords.take(np.flatnonzero(entering))
+        leave = self.coords.take(np.flatnonzero(leaving))
+        self.pre_hess += 2.0 * self.cn * (enter.T @ enter - leave.T @ leave)
         if flips.any():
             f = self.head_feats[flips]
             weight = np.where(np.arange(h) < self.problem.n_positive, self.cp, self.cn)[flips]
             sign = np.where(active[:h][flips], 2.0, -2.0)
             self.pre_hess += (f.T * (sign * weight)) @ f
         self.pre_docs, self.pre_head = now, active[:h].copy()
-        return np.linalg.inv(self.pre_hess) - np.eye(self.pre_hess.shape[0])
+        self.pre_corr = np.linalg.inv(self.pre_hess) - np.eye(self.pre_hess.shape[0])
+        return self.pre_corr
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Labels and per-example weights (``C`` times the class weight) of the working set."""
