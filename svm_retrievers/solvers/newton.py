@@ -5,7 +5,7 @@ It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_lib
 
 1. **Warm start in a subspace.** The full problem's optimum (nearly) over ``w`` in the span of
    the positives, the corpus mean and the corpus's top principal directions (as many as explain
-   3/4 of its variance, at most 128 and D/4). Every document's score for those directions is
+   3/4 of its variance, at most 128, D/4 and sqrt(N)). Every document's score for those directions is
    known without a pass over the matrix: the kNN scores are given, and ``E @ [mu, V]`` is
    computed once per corpus snapshot and kept in ``problem.cache``. On embeddings, whose
    spectrum decays, the optimum lies close to that span, so the warm start ranks the documents
@@ -34,6 +34,7 @@ quantities are recomputed on every call: pass the same dict for the same matrix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +45,8 @@ from .base import SVMProblem, SVMSolution
 
 _CACHE_KEY = "newton.subspace"
 _N_COMPONENTS = 128  # principal directions of the corpus in the warm-start subspace (at most;
-_EXPLAINED = 0.75  # ... as many as explain this share of its variance, and at most D / 4)
+_EXPLAINED = 0.75  # ... as many as explain this share of its variance, at most D / 4, and at
+# most sqrt(N): on a small corpus a check pass is cheap and each direction's per-query cost is not)
 _SUBSPACE_MIN_ELEMENTS = 2_000_000  # below this N * D the warm start uses the mean alone
 _SAMPLE_ROWS = 4096  # rows sampled to estimate them (once per corpus snapshot)
 _RESTIMATE = 0.25  # ... kept across add/delete until the corpus changes size by this share
@@ -311,7 +313,7 @@ def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
     sample_rows = np.sort(rng.choice(n, size=n_sample, replace=False)) if n_sample < n else None
     sample = (negatives if sample_rows is None else negatives[sample_rows]).astype(np.float64)
     sample -= mean
-    r = min(_N_COMPONENTS, dim // 4, n_sample - 1)
+    r = min(_N_COMPONENTS, dim // 4, math.isqrt(n), n_sample - 1)
     columns = [mean[:, None]]
     if r > 0:
         columns.append(_top_directions(sample, r, rng))
