@@ -7,6 +7,8 @@ A saved index is a directory::
     vectors-<sha12>.npy           the L2-normalized vectors (float32 unless the index is float64)
     payload-<sha12>.json          ids, texts and metadata
     embedder-<name>-<sha12>.npy   arrays of a fitted embedder, if the index carries one
+    cache-<name>-<sha12>.npy      the solver's per-corpus warm-start arrays, if they were built
+                                  (format version 2; without them the index is written as 1)
 
 Saving is atomic: data files get new content-addressed names, then ``manifest.json`` is replaced
 in one ``os.replace``; files the new manifest no longer names are removed afterwards. A crash at
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import solvers
 from .params import ScoringParams
 
 try:
@@ -42,13 +45,12 @@ if TYPE_CHECKING:
     from .index import SVMIndex
 
 FORMAT_NAME = "svm-retrievers-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the highest version read; an index is written in the lowest that holds it
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-_SAFE_NAME = re.compile(r"^(vectors|payload|embedder-[A-Za-z0-9_]{1,64})-[0-9a-f]{12}\.(npy|json)$")
-_OWNED = re.compile(
-    r"^(vectors|payload|embedder-[A-Za-z0-9_]{1,64})-[0-9a-f]{12}\.(npy|json)$|^\.tmp-"
-)
+_STEMS = r"(vectors|payload|embedder-[A-Za-z0-9_]{1,64}|cache-[a-z]{1,32})"
+_SAFE_NAME = re.compile(rf"^{_STEMS}-[0-9a-f]{{12}}\.(npy|json)$")
+_OWNED = re.compile(rf"^{_STEMS}-[0-9a-f]{{12}}\.(npy|json)$|^\.tmp-")
 
 
 class IndexFormatError(ValueError):
@@ -122,9 +124,20 @@ def _write_index(
             array_files[key] = _write_npy(root, f"embedder-{key}", arr, files)
         embedder_entry = {"config": config, "arrays": array_files}
 
+    # The warm start's per-corpus arrays, if a search built them: a loaded index then answers
+    # its first query without rebuilding them (seconds at 100k documents).
+    cache_entry = None
+    cached = solvers.export_cache(snap.cache)
+    if cached is not None and cached["scores"].shape[0] == len(snap.ids):
+        cache_entry = {
+            "directions": _write_npy(root, "cache-directions", cached["directions"], files),
+            "scores": _write_npy(root, "cache-scores", cached["scores"], files),
+            "n_estimated": int(cached["n_estimated"]),
+        }
+
     manifest = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1 if cache_entry is None else 2,
         "dim": index.dim,
         "count": len(snap.ids),
         "dtype": snap.vectors.dtype.name,
@@ -132,6 +145,7 @@ def _write_index(
         "vectors": vectors_name,
         "payload": payload_name,
         "embedder": embedder_entry,
+        "cache": cache_entry,
         "extra": extra,
         "files": files,
     }
@@ -296,6 +310,9 @@ def _read_index(root: Path) -> SVMIndex:
             raise IndexFormatError("vectors are not L2-normalized: the file was altered")
 
     index = SVMIndex._from_stored(vectors, ids, texts, metadatas, params, dim)
+    cache_entry = manifest.get("cache")
+    if cache_entry is not None:
+        index._snap.cache.update(_load_cache(root, cache_entry, files, vectors))
     index.extra = extra
     embedder_entry = manifest.get("embedder")
     if embedder_entry is not None:
@@ -411,6 +428,28 @@ def _load_embedder(root: Path, entry: Any, files: dict[str, Any]) -> Any:
         return embedder_from_state(entry["config"], arrays)
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"the saved embedder is invalid: {exc}") from exc
+
+
+def _load_cache(
+    root: Path, entry: Any, files: dict[str, Any], vectors: np.ndarray
+) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise IndexFormatError(f"{MANIFEST}: bad cache entry")
+    names = {}
+    for key in ("directions", "scores"):
+        name = entry.get(key)
+        if not isinstance(name, str) or name not in files:
+            raise IndexFormatError(f"{MANIFEST}: cache {key} names an unknown file {name!r}")
+        names[key] = name
+    directions = _read_npy(root, names["directions"], files, np.dtype(np.float64), None)
+    if directions.ndim != 2:
+        raise IndexFormatError(f"{names['directions']} must be a matrix")
+    shape = (vectors.shape[0], directions.shape[1])
+    scores = _read_npy(root, names["scores"], files, vectors.dtype, shape)
+    try:
+        return solvers.import_cache(directions, scores, entry.get("n_estimated"), vectors)
+    except ValueError as exc:
+        raise IndexFormatError(f"the saved warm-start cache is invalid: {exc}") from exc
 
 
 def _check_payload(

@@ -188,6 +188,116 @@ def test_garbage_manifest_is_refused(tmp_path):
         SVMIndex.load(tmp_path)
 
 
+# ----------------------------------------------------------------------------- solver cache
+@pytest.fixture(scope="module")
+def structured() -> SVMIndex:
+    """Large enough (N x D >= 2M) for the solver's cached warm-start subspace, with principal
+    directions worth keeping (a low-rank signal plus noise)."""
+    rng = np.random.default_rng(11)
+    signal = rng.normal(size=(2100, 24)) @ rng.normal(size=(24, 1024))
+    return SVMIndex.from_embeddings(signal + 2.0 + 0.5 * rng.normal(size=(2100, 1024)))
+
+
+def _query(index: SVMIndex, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return index.vectors[seed].astype(np.float64) + 0.1 * rng.normal(size=index.dim)
+
+
+def test_solver_cache_is_saved_and_loaded_not_rebuilt(structured, tmp_path, monkeypatch):
+    from svm_retrievers.solvers import export_cache, newton
+
+    index = SVMIndex.from_embeddings(structured.vectors)
+    index.save(tmp_path / "bare")  # no search yet: nothing cached, format 1
+    assert _manifest(tmp_path / "bare")["cache"] is None
+    assert _manifest(tmp_path / "bare")["format_version"] == 1
+    index.search(_query(index, 0), k=5, mode="svm")
+    built = export_cache(index._snap.cache)
+    assert built is not None and built["directions"].shape[1] > 1  # mean + principal directions
+    index.save(tmp_path / "idx")
+    manifest = _manifest(tmp_path / "idx")
+    assert manifest["format_version"] == 2
+    assert manifest["cache"]["scores"].startswith("cache-scores-")
+
+    def rebuild(*args, **kwargs):
+        raise AssertionError("the saved warm-start directions were estimated again")
+
+    monkeypatch.setattr(newton, "_top_directions", rebuild)
+    loaded = SVMIndex.load(tmp_path / "idx")
+    saved = export_cache(loaded._snap.cache)
+    assert saved is not None and saved["n_estimated"] == built["n_estimated"]
+    np.testing.assert_array_equal(saved["directions"], built["directions"])
+    np.testing.assert_array_equal(saved["scores"], built["scores"])
+    for seed in (1, 2):
+        q = _query(index, seed)
+        assert loaded.search(q, k=10, mode="svm") == index.search(q, k=10, mode="svm")
+    with pytest.raises(AssertionError, match="estimated again"):  # the spy is live
+        SVMIndex.load(tmp_path / "bare").search(_query(index, 3), k=5, mode="svm")
+
+
+def _reseal_file(path: Path, name: str, data: bytes) -> None:
+    from svm_retrievers.persistence import _sha256
+
+    (path / name).write_bytes(data)
+    _rewrite_manifest(
+        path, lambda m: m["files"].update({name: {"sha256": _sha256(data), "size": len(data)}})
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("zero scores", "scores do not match the vectors"),
+        ("skewed directions", "not orthonormal"),
+        ("nan scores", "NaN"),
+        ("unknown file", "unknown file"),
+    ],
+)
+def test_a_solver_cache_that_does_not_fit_is_refused(structured, tmp_path, damage, message):
+    import io
+
+    index = SVMIndex.from_embeddings(structured.vectors)
+    index.search(_query(index, 0), k=5, mode="svm")
+    index.save(tmp_path)
+    entry = _manifest(tmp_path)["cache"]
+    scores = np.load(tmp_path / entry["scores"])
+    directions = np.load(tmp_path / entry["directions"])
+    if damage == "unknown file":
+        _rewrite_manifest(tmp_path, lambda m: m["cache"].update(scores="cache-scores-x.npy"))
+    else:
+        name, arr = entry["scores"], np.zeros_like(scores)
+        if damage == "skewed directions":
+            name, arr = entry["directions"], directions * 1.01
+        elif damage == "nan scores":
+            arr = scores.copy()
+            arr[5, 0] = np.nan
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        _reseal_file(tmp_path, name, buf.getvalue())
+    with pytest.raises(IndexFormatError, match=message):
+        SVMIndex.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(cache="x"),
+        lambda m: m["cache"].update(directions=7),
+        lambda m: m["cache"].update(directions=m["vectors"]),  # a float32 matrix, not float64
+        lambda m: m["cache"].update(scores=m["cache"]["directions"]),
+        lambda m: m["cache"].update(n_estimated=True),
+        lambda m: m["cache"].update(n_estimated=-3),
+        lambda m: m["cache"].pop("n_estimated"),
+    ],
+)
+def test_hand_edited_cache_entries_are_refused(structured, tmp_path, edit):
+    index = SVMIndex.from_embeddings(structured.vectors)
+    index.search(_query(index, 0), k=5, mode="svm")
+    index.save(tmp_path)
+    _rewrite_manifest(tmp_path, edit)
+    with pytest.raises(IndexFormatError, match="cache|dtype|shape"):
+        SVMIndex.load(tmp_path)
+
+
 # ----------------------------------------------------------------------------- crash during save
 _SAVER = """
 import sys, numpy as np

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from .base import SVMProblem, SVMSolution
 from .liblinear import solve_liblinear
-from .newton import carry_cache, solve_newton, solve_newton_batch
+from .newton import carry_cache, export_cache, import_cache, solve_newton, solve_newton_batch
 
 SOLVERS: dict[str, Callable[[SVMProblem], SVMSolution]] = {
     "newton": solve_newton,
@@ -53,8 +53,10 @@ __all__ = [
     "SVMProblem",
     "SVMSolution",
     "carry_cache",
+    "export_cache",
     "get_batch_solver",
     "get_solver",
+    "import_cache",
     "solve_liblinear",
     "solve_newton",
     "solve_newton_batch",

@@ -346,6 +346,48 @@ def carry_cache(
     return {_CACHE_KEY: _Subspace(sub.directions, scores, sub.n_estimated)}
 
 
+def export_cache(cache: dict[str, Any]) -> dict[str, Any] | None:
+    """The warm start's per-corpus quantities in ``cache`` as plain arrays, to be saved with
+    the index: ``directions`` (D, r) float64, ``scores`` (N, r) in the storage dtype and
+    ``n_estimated``. None when ``cache`` holds none."""
+    sub = cache.get(_CACHE_KEY)
+    if not isinstance(sub, _Subspace):
+        return None
+    return {"directions": sub.directions, "scores": sub.scores, "n_estimated": sub.n_estimated}
+
+
+def import_cache(
+    directions: np.ndarray, scores: np.ndarray, n_estimated: object, matrix: np.ndarray
+) -> dict[str, Any]:
+    """A cache for ``matrix`` from the arrays :func:`export_cache` gave.
+
+    Raises ``ValueError`` naming the problem when they do not fit ``matrix``: shapes and
+    dtypes, finiteness, orthonormal directions, and the scores of a sample of rows recomputed.
+    (A cache that passes yet is wrong would only slow the solver: the answer stays exact.)
+    """
+    n, dim = matrix.shape
+    if directions.ndim != 2 or directions.shape[0] != dim or not 1 <= directions.shape[1] <= dim:
+        msg = f"directions have shape {directions.shape}; expected ({dim}, r) with 1 <= r <= {dim}"
+        raise ValueError(msg)
+    r = directions.shape[1]
+    if directions.dtype != np.float64 or scores.dtype != matrix.dtype:
+        msg = f"dtypes {directions.dtype}/{scores.dtype}; expected float64/{matrix.dtype}"
+        raise ValueError(msg)
+    if scores.shape != (n, r):
+        raise ValueError(f"scores have shape {scores.shape}; expected {(n, r)}")
+    if not (np.isfinite(directions).all() and np.isfinite(scores).all()):
+        raise ValueError("directions or scores hold NaN or infinite values")
+    if not np.allclose(directions.T @ directions, np.eye(r), atol=1e-6):
+        raise ValueError("directions are not orthonormal")
+    if isinstance(n_estimated, bool) or not isinstance(n_estimated, int) or n_estimated < 1:
+        raise ValueError(f"n_estimated must be a positive integer, got {n_estimated!r}")
+    rows = np.unique(np.linspace(0, n - 1, num=min(n, 64)).astype(np.int64))
+    probe = matrix[rows].astype(np.float64) @ directions
+    if not np.allclose(probe, scores[rows], rtol=1e-3, atol=1e-4):
+        raise ValueError("scores do not match the vectors (a cache saved for other vectors?)")
+    return {_CACHE_KEY: _Subspace(directions, scores, n_estimated)}
+
+
 def _orthonormal(a: np.ndarray) -> np.ndarray:
     """An orthonormal basis of the span of ``a``'s columns (numerically dependent ones dropped)."""
     q, r = np.linalg.qr(a)
