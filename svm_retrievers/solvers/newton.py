@@ -5,9 +5,10 @@ It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_lib
 
 1. **Warm start in a subspace.** The full problem's optimum (nearly) over ``w`` in the span of
    the positives, the corpus mean and the corpus's top principal directions (as many as explain
-   3/4 of its variance, at most 128, D/4 and sqrt(N)). Every document's score for those directions is
-   known without a pass over the matrix: the kNN scores are given, and ``E @ [mu, V]`` is
-   computed once per corpus snapshot and kept in ``problem.cache``. On embeddings, whose
+   3/4 of its variance, at most 128, D/4 and sqrt(N)). Every document's score for those
+   directions is known without a pass over the matrix: the kNN scores are given, and
+   ``E @ [mu, V]`` is computed once per corpus snapshot and kept in ``problem.cache`` (which
+   :func:`export_cache` and :func:`import_cache` let the index save). On embeddings, whose
    spectrum decays, the optimum lies close to that span, so the warm start ranks the documents
    nearly as the optimum does.
 2. **Working set.** The documents the warm start ranks highest (twice as many as it puts
@@ -15,7 +16,8 @@ It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_lib
    balanced class weights.
 3. **Newton on the working set.** Each step is a ridge regression over the active set, solved
    by conjugate gradients preconditioned with the Hessian's restriction to the warm-start
-   subspace (kept up to date from the documents' cached scores), followed by an exact line
+   subspace (updated from the documents' cached scores once the active set has moved by more
+   than a tenth), followed by an exact line
    search on the piecewise-quadratic objective.
 4. **Exactness check.** One pass scores every document; any outside the working set that
    violates the margin (decision value above -1) joins it, and Newton resumes. When no
