@@ -232,6 +232,22 @@ class _Rows:
         docs = (self.docs @ v.astype(self.docs.dtype)).astype(np.float64)
         return np.concatenate([self.head @ v, docs]) + z[-1]
 
+    def extend(self, z: np.ndarray, mask: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """``X z`` given ``known``, its values on the rows in ``mask`` (as :meth:`front` left
+        them: the masked documents first); only the other rows are multiplied."""
+        h = self.head.shape[0]
+        head_mask = mask[:h]
+        n_head = int(np.count_nonzero(head_mask))
+        k = known.shape[0] - n_head
+        out = np.empty(self.n)
+        head_out = out[:h]  # a view: the assignments below fill ``out``
+        head_out[head_mask] = known[:n_head]
+        head_out[~head_mask] = self.head[~head_mask] @ z[:-1] + z[-1]
+        out[h : h + k] = known[n_head:]
+        rest = self.docs[k:] @ z[:-1].astype(self.docs.dtype)
+        out[h + k :] = rest.astype(np.float64) + z[-1]
+        return out
+
     def tdot(self, u: np.ndarray) -> np.ndarray:
         """``X' u`` (augmented: the last entry is ``sum(u)``)."""
         h = self.head.shape[0]
@@ -628,7 +644,10 @@ def _newton(s: _State) -> None:
     x = s.gather()
     y, c = s.labels()
     w = s.w
-    o = x.dot(w)
+    if s.estimate is None:
+        o = x.dot(w)
+    else:  # the documents' outputs at ``w`` are known (warm start or check pass)
+        o = np.concatenate([x.head @ w[:-1] + w[-1], s.estimate[x.index]])
     # Products with float32 documents carry float32 rounding: the gradient cannot be resolved
     # below about eps32 times its terms, so the stopping rule is floored there (float64
     # storage keeps ``tol`` as given).
@@ -657,8 +676,8 @@ def _newton(s: _State) -> None:
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
         # that the next gradient meets the stopping rule.
         rel = max(0.05 * target / gnorm, 1e-10) if settled else _ETA
-        d = _cg(xa, ca, -grad, s.basis, s.preconditioner(active), tol=min(rel, 0.1))
-        xd = x.dot(d)
+        d, xd_active = _cg(xa, ca, -grad, s.basis, s.preconditioner(active), tol=min(rel, 0.1))
+        xd = x.extend(d, active, xd_active)
         t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
         w = w + t * d
         o = o + t * xd
@@ -675,8 +694,9 @@ def _cg(
     corr: np.ndarray,
     *,
     tol: float,
-) -> np.ndarray:
-    """Solve ``(I + 2 xa' diag(ca) xa) d = rhs`` by CG preconditioned on the subspace ``u``.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``(I + 2 xa' diag(ca) xa) d = rhs`` by CG preconditioned on the subspace ``u``;
+    returns ``d`` and ``xa @ d`` (accumulated from the products CG makes anyway).
 
     The preconditioner is the Hessian's restriction to the warm-start subspace ``u``
     (orthonormal; ``corr`` is its inverse minus the identity) and the identity on its
@@ -684,13 +704,11 @@ def _cg(
     """
     two_c = 2.0 * ca
 
-    def hess(v: np.ndarray) -> np.ndarray:
-        return v + xa.tdot(two_c * xa.dot(v))
-
     def precond(r: np.ndarray) -> np.ndarray:
         return r + u @ (corr @ (u.T @ r))
 
     d = np.zeros_like(rhs)
+    xd = np.zeros(xa.n)
     r = rhs.copy()
     z = precond(r)
     p = z.copy()
@@ -699,15 +717,17 @@ def _cg(
     for _ in range(_CG_MAX):
         if float(np.linalg.norm(r)) <= target:
             break
-        hp = hess(p)
+        xp = xa.dot(p)
+        hp = p + xa.tdot(two_c * xp)
         step = rz / float(p @ hp)
         d += step * p
+        xd += step * xp
         r -= step * hp
         z = precond(r)
         rz_new = float(r @ z)
         p = z + (rz_new / rz) * p
         rz = rz_new
-    return d
+    return d, xd
 
 
 def _line_search(
