@@ -203,6 +203,14 @@ def _query(index: SVMIndex, seed: int) -> np.ndarray:
     return index.vectors[seed].astype(np.float64) + 0.1 * rng.normal(size=index.dim)
 
 
+def _saved_with_cache(structured: SVMIndex, path: Path) -> SVMIndex:
+    """A fresh copy of ``structured``, searched once (which builds the cache), saved at ``path``."""
+    index = SVMIndex.from_embeddings(structured.vectors)
+    index.search(_query(index, 0), k=5, mode="svm")
+    index.save(path)
+    return index
+
+
 def test_solver_cache_is_saved_and_loaded_not_rebuilt(structured, tmp_path, monkeypatch):
     from svm_retrievers.solvers import export_cache, newton
 
@@ -255,9 +263,7 @@ def _reseal_file(path: Path, name: str, data: bytes) -> None:
 def test_a_solver_cache_that_does_not_fit_is_refused(structured, tmp_path, damage, message):
     import io
 
-    index = SVMIndex.from_embeddings(structured.vectors)
-    index.search(_query(index, 0), k=5, mode="svm")
-    index.save(tmp_path)
+    _saved_with_cache(structured, tmp_path)
     entry = _manifest(tmp_path)["cache"]
     scores = np.load(tmp_path / entry["scores"])
     directions = np.load(tmp_path / entry["directions"])
@@ -290,9 +296,7 @@ def test_a_solver_cache_that_does_not_fit_is_refused(structured, tmp_path, damag
     ],
 )
 def test_hand_edited_cache_entries_are_refused(structured, tmp_path, edit):
-    index = SVMIndex.from_embeddings(structured.vectors)
-    index.search(_query(index, 0), k=5, mode="svm")
-    index.save(tmp_path)
+    _saved_with_cache(structured, tmp_path)
     _rewrite_manifest(tmp_path, edit)
     with pytest.raises(IndexFormatError, match="cache|dtype|shape"):
         SVMIndex.load(tmp_path)

@@ -644,10 +644,9 @@ def _newton(s: _State) -> None:
     x = s.gather()
     y, c = s.labels()
     w = s.w
-    if s.estimate is None:
-        o = x.dot(w)
-    else:  # the documents' outputs at ``w`` are known (warm start or check pass)
-        o = np.concatenate([x.head @ w[:-1] + w[-1], s.estimate[x.index]])
+    # The documents' outputs at ``w`` are known: the warm start's, or the last check pass's.
+    assert s.estimate is not None
+    o = np.concatenate([x.head @ w[:-1] + w[-1], s.estimate[x.index]])
     # Products with float32 documents carry float32 rounding: the gradient cannot be resolved
     # below about eps32 times its terms, so the stopping rule is floored there (float64
     # storage keeps ``tol`` as given).
