@@ -193,6 +193,34 @@ def test_max_iter_is_honoured(clustered: np.ndarray) -> None:
     assert full.converged and full.n_iter > 1
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_line_search_finds_the_exact_minimizer(seed: int) -> None:
+    """Newton's line search against the slope of the 1-D objective computed directly: the step
+    it returns is where the (continuous, nondecreasing) slope crosses zero, whether the root
+    lies before the Newton step, far beyond it, or among many breakpoints."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([1, 7, 300]))
+    y = np.where(rng.random(n) < 0.1, 1.0, -1.0)
+    c = np.where(y > 0, 5.0, 0.05) * rng.uniform(0.5, 2.0, n)
+    o = rng.normal(-1.0, 1.0, n)
+    xd = rng.normal(0.0, rng.choice([0.01, 0.5, 3.0]), n)
+    dd = float(rng.choice([1e-4, 1.0, 50.0]))
+    wd = float(rng.normal(0.0, 3.0))
+
+    def slope(t: float) -> float:
+        out = o + t * xd
+        on = y * out < 1.0
+        return wd + t * dd + 2.0 * float(np.sum((c * xd * (out - y))[on]))
+
+    if slope(0.0) >= 0.0:  # make ``d`` a descent direction, as Newton's always is
+        xd, wd = -xd, -wd
+    assert slope(0.0) < 0.0
+    t = newton._line_search(wd, dd, o, xd, y, c)
+    scale = abs(wd) + dd * t + 2.0 * float(np.sum(np.abs(c * xd * (o + t * xd - y))))
+    assert t > 0.0
+    assert abs(slope(t)) <= 1e-9 * scale
+
+
 def test_deterministic(clustered: np.ndarray) -> None:
     query = queries_like(clustered, 1, seed=13)[0]
     a = solve_newton(make_problem(clustered, query))

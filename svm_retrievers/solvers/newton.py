@@ -617,14 +617,13 @@ def _newton_dense(
         n_act = int(np.count_nonzero(act))
         if n_changed == 0 or (prev.any() and n_changed <= settle * n_act):
             break
-        if n_changed < n_act:
-            enter, leave = changed & act, changed & prev
-            xe, xl = x[enter], x[leave]
-            hess += 2.0 * ((xe.T * c[enter]) @ xe - (xl.T * c[leave]) @ xl)
+        if n_changed < n_act:  # rows entering add to the Hessian, rows leaving subtract
+            xc = x[changed]
+            hess += (xc.T * np.where(act[changed], 2.0, -2.0) * c[changed]) @ xc
         else:
             hess = reg + 2.0 * (x[act].T * c[act]) @ x[act]
         prev = act
-        grad = reg @ beta + 2.0 * x[act].T @ (c[act] * (o[act] - y[act]))
+        grad = reg @ beta + x.T @ (2.0 * c * (o - y) * act)
         try:
             d = np.linalg.solve(hess, -grad)
         except np.linalg.LinAlgError:
@@ -740,12 +739,17 @@ def _line_search(
     breakpoints inside the bracket (rows whose status flips there, typically a handful) are
     then sorted and swept exactly (Keerthi & DeCoste's line search, on the bracket only).
     """
+    # Rows are active at ``t`` when ``y * (o + t * xd) < 1``; the slope's sums over them are
+    # one product of ``sums`` (per row: c xd (o - y) and c xd^2) with the active mask.
     cx = c * xd
+    sums = np.empty((2, o.shape[0]))
+    np.multiply(cx, o - y, out=sums[0])
+    np.multiply(cx, xd, out=sums[1])
+    ym, yd = y * o, y * xd
 
     def slope(t: float) -> tuple[float, float]:
-        out = o + t * xd
-        on = y * out < 1.0
-        return wd + t * dd + 2.0 * float(np.dot(cx, (out - y) * on)), float(np.dot(cx * xd, on))
+        lin, curve = sums @ (ym + t * yd < 1.0)
+        return wd + t * dd + 2.0 * float(lin + t * curve), float(curve)
 
     lo, hi = 0.0, np.inf
     t = 1.0
@@ -768,21 +772,21 @@ def _line_search(
             lo = t
             if lo > 1e12:
                 return lo
-    # The slope on [lo, hi]: a + b * t on each piece between the breakpoints inside.
-    out = o + lo * xd
-    active = y * out < 1.0
-    a = wd + 2.0 * float(np.dot(cx[active], o[active] - y[active]))
-    b = dd + 2.0 * float(np.dot(cx[active], xd[active]))
-    yd = y * xd
-    flips = np.flatnonzero((active & (yd > 0)) | (~active & (yd < 0)))
-    tb = (y[flips] - o[flips]) / xd[flips]
+    # The slope on [lo, hi]: a + b * t on each piece between the breakpoints inside, where a
+    # row leaves (active, yd > 0) or enters (inactive, yd < 0) the active set.
+    active = ym + lo * yd < 1.0
+    lin, curve = sums @ active
+    a = wd + 2.0 * float(lin)
+    b = dd + 2.0 * float(curve)
+    flips = np.flatnonzero(np.where(active, yd > 0, yd < 0))
+    tb = (1.0 - ym[flips]) / yd[flips]
     inside = (tb >= lo) & (tb < hi)  # a row on the margin at lo that enters counts
     flips, tb = flips[inside], tb[inside]
     order = np.argsort(tb, kind="stable")
     flips, tb = flips[order], tb[order]
-    sign = np.where(active[flips], -1.0, 1.0)  # leaving (-) or entering (+) the active set
-    a_k = a + np.concatenate([[0.0], np.cumsum(sign * 2.0 * cx[flips] * (o[flips] - y[flips]))])
-    b_k = b + np.concatenate([[0.0], np.cumsum(sign * 2.0 * cx[flips] * xd[flips])])
+    sign = np.where(active[flips], -2.0, 2.0)  # leaving (-) or entering (+) the active set
+    a_k = a + np.concatenate([[0.0], np.cumsum(sign * sums[0, flips])])
+    b_k = b + np.concatenate([[0.0], np.cumsum(sign * sums[1, flips])])
     start = np.concatenate([[lo], tb])
     stop = np.concatenate([tb, [hi]])
     with np.errstate(divide="ignore", invalid="ignore"):
