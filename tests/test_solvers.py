@@ -115,6 +115,28 @@ def test_clustered_data_matches_reference(clustered: np.ndarray, C: float, warm_
     assert bool(cache) == (warm_start == "pca")
 
 
+def _hard_corpus(kind: str) -> np.ndarray:
+    rng = np.random.default_rng(21)
+    if kind == "duplicates":  # every document stored five times
+        return np.repeat(clustered_unit(300, 96, n_clusters=6, seed=21), 5, axis=0)
+    if kind == "rank-8":  # an exactly rank-deficient corpus: singular covariance
+        x = rng.standard_normal((1500, 8)) @ rng.standard_normal((8, 96))
+    else:  # two tight clusters: half the corpus or more lies inside the margin
+        centres = rng.standard_normal((2, 96))
+        x = centres[rng.integers(0, 2, 1500)] + 0.1 * rng.standard_normal((1500, 96))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["duplicates", "rank-8", "tight-clusters"])
+def test_hard_corpora_match_reference(kind: str, warm_start: str) -> None:
+    """Corpora that stress the warm start and the working set: duplicate rows, a singular
+    covariance (18-24% of the rows inside the margin), and clusters so tight that 51-63% are."""
+    matrix = _hard_corpus(kind)
+    cache: dict = {}
+    for query in [*queries_like(matrix, 2, seed=22), matrix[40].astype(np.float64)]:
+        assert_matches_reference(make_problem(matrix, query, cache=cache))
+
+
 def test_subset_equals_index_of_that_subset(clustered: np.ndarray) -> None:
     """A candidate subset is solved with exactly the arithmetic of an index holding only it."""
     rows = np.arange(0, clustered.shape[0], 3)
