@@ -49,6 +49,35 @@ def clustered_unit(
     return out.astype(dtype, copy=False)
 
 
+def tight_clusters(
+    n: int,
+    dim: int,
+    *,
+    n_clusters: int = 2,
+    noise: float = 0.1,
+    seed: int = 0,
+    dtype: type = np.float32,
+) -> np.ndarray:
+    """``n`` vectors in ``n_clusters`` tight isotropic clusters, L2-normalized: a hard case for
+    the exact solver, where a large share of the corpus lies inside the SVM's margin."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, dim))
+    x = centres[rng.integers(0, n_clusters, n)] + noise * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(dtype)
+
+
+def low_rank(
+    n: int, dim: int, *, rank: int = 8, noise: float = 0.0, seed: int = 0, dtype: type = np.float32
+) -> np.ndarray:
+    """``n`` vectors in a random ``rank``-dimensional subspace (plus isotropic ``noise``),
+    L2-normalized: with ``noise=0`` the covariance is exactly singular."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, rank)) @ rng.standard_normal((rank, dim))
+    if noise:
+        x += noise * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(dtype)
+
+
 def queries_like(corpus: np.ndarray, n: int, *, seed: int = 1, noise: float = 0.6) -> np.ndarray:
     """``n`` float64 query vectors near random corpus documents (perturbed, normalized)."""
     rng = np.random.default_rng(seed)

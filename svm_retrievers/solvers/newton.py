@@ -5,12 +5,12 @@ It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_lib
 
 1. **Warm start in a subspace.** The full problem's optimum (nearly) over ``w`` in the span of
    the positives, the corpus mean and the corpus's top principal directions (as many as explain
-   3/4 of its variance, at most 128, D/4 and sqrt(N)). Every document's score for those
-   directions is known without a pass over the matrix: the kNN scores are given, and
-   ``E @ [mu, V]`` is computed once per corpus snapshot and kept in ``problem.cache`` (which
-   :func:`export_cache` and :func:`import_cache` let the index save). On embeddings, whose
-   spectrum decays, the optimum lies close to that span, so the warm start ranks the documents
-   nearly as the optimum does.
+   3/4 of its variance and any other explaining 1% alone, at most 128, D/4 and sqrt(N)). Every
+   document's score for those directions is known without a pass over the matrix: the kNN
+   scores are given, and ``E @ [mu, V]`` is computed once per corpus snapshot and kept in
+   ``problem.cache`` (which :func:`export_cache` and :func:`import_cache` let the index
+   save). On embeddings, whose spectrum decays, the optimum lies close to that span, so the
+   warm start ranks the documents nearly as the optimum does.
 2. **Working set.** The documents the warm start ranks highest (twice as many as it puts
    inside the margin), plus every positive and explicit negative, with the *full* problem's
    balanced class weights.
@@ -49,6 +49,8 @@ _CACHE_KEY = "newton.subspace"
 _N_COMPONENTS = 128  # principal directions of the corpus in the warm-start subspace (at most;
 _EXPLAINED = 0.75  # ... as many as explain this share of its variance, at most D / 4, and at
 # most sqrt(N): on a small corpus a check pass is cheap and each direction's per-query cost is not)
+_SIGNIFICANT = 0.01  # ... and any direction explaining this share alone (a low-rank corpus has
+# a few large ones, each of which the optimum uses; a missing one lets most documents violate)
 _SUBSPACE_MIN_ELEMENTS = 2_000_000  # below this N * D the warm start uses the mean alone
 _SAMPLE_ROWS = 4096  # rows sampled to estimate them (once per corpus snapshot)
 _RESTIMATE = 0.25  # ... kept across add/delete until the corpus changes size by this share
@@ -421,9 +423,10 @@ def _column_mean(x: np.ndarray) -> np.ndarray:
 
 def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.ndarray:
     """The top right singular vectors of ``sample`` (randomized range finder, 2 power steps):
-    as many as explain ``_EXPLAINED`` of its variance, and at most ``r``; none when the sample
-    looks isotropic (its top variance within twice the largest an isotropic sample of its shape
-    would show, the Marchenko-Pastur edge), where no direction helps the warm start."""
+    as many as explain ``_EXPLAINED`` of its variance, or more if more each explain
+    ``_SIGNIFICANT`` of it, and at most ``r``; none when the sample looks isotropic (its top
+    variance within twice the largest an isotropic sample of its shape would show, the
+    Marchenko-Pastur edge), where no direction helps the warm start."""
     n, dim = sample.shape
     k = min(r + 10, n, dim)
     omega = rng.standard_normal((dim, k))
@@ -437,7 +440,9 @@ def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.
     edge = total / dim * (1.0 + np.sqrt(dim / n)) ** 2
     if sv[0] ** 2 < 2.0 * edge:
         return np.zeros((dim, 0))
-    r = min(r, int(np.searchsorted(np.cumsum(sv**2) / total, _EXPLAINED)) + 1)
+    share = sv**2 / total
+    explaining = int(np.searchsorted(np.cumsum(share), _EXPLAINED)) + 1
+    r = min(r, max(explaining, int(np.count_nonzero(share >= _SIGNIFICANT))))
     return vt[:r].T
 
 
