@@ -597,6 +597,10 @@ class SVMIndex:
     ) -> np.ndarray | None:
         if ids is None and where is None and not exclude:
             return None
+        if ids is None and where is None:  # all but the excluded rows
+            keep = np.ones(len(snap.ids), dtype=bool)
+            keep[list(exclude)] = False
+            return np.flatnonzero(keep)
         if ids is None:
             rows: Iterable[int] = range(len(snap.ids))
         else:
@@ -617,12 +621,14 @@ class SVMIndex:
     def _score(
         self, snap: _Snapshot, req: _Request, p: ScoringParams
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]:
-        matrix = snap.vectors
-        cand = matrix if req.rows is None else matrix[req.rows]
-        knn = (cand @ req.query.astype(matrix.dtype, copy=False)).astype(np.float64)
-        problem, sampled = self._problem(snap, req, p, knn, cand)
+        cand, in_place = _candidates(snap, req.rows, p)
+        knn = (cand @ req.query.astype(cand.dtype, copy=False)).astype(np.float64)
+        if in_place:
+            knn = knn[req.rows]
+        subset = None if in_place else self._subset_cache(snap, req.rows, p)
+        problem, sampled = self._problem(snap, req, p, knn, cand, subset)
         solution = get_solver(p.solver)(problem)
-        return self._finish(cand, knn, solution, sampled, p)
+        return self._finish(cand, req.rows if in_place else None, knn, solution, sampled, p)
 
     def _score_many(
         self, snap: _Snapshot, reqs: list[_Request], p: ScoringParams
@@ -645,37 +651,55 @@ class SVMIndex:
             or any(r.rows is not rows for r in reqs)
         ):
             return [self._score(snap, req, p) for req in reqs]
-        cand = matrix if rows is None else matrix[rows]
+        cand, in_place = _candidates(snap, rows, p)
         queries = np.stack([r.query for r in reqs], axis=1).astype(matrix.dtype)
         knn_all = (cand @ queries).astype(np.float64)
+        if in_place:
+            knn_all = knn_all[rows]
         knns = [np.ascontiguousarray(knn_all[:, j]) for j in range(len(reqs))]
         del knn_all
+        subset = None if in_place else self._subset_cache(snap, rows, p)
         built = [
-            self._problem(snap, req, p, knn, cand) for req, knn in zip(reqs, knns, strict=True)
+            self._problem(snap, req, p, knn, cand, subset)
+            for req, knn in zip(reqs, knns, strict=True)
         ]
         solutions = batch([problem for problem, _ in built])
         return [
-            self._finish(cand, knn, solution, sampled, p)
+            self._finish(cand, rows if in_place else None, knn, solution, sampled, p)
             for knn, solution, (_, sampled) in zip(knns, solutions, built, strict=True)
         ]
 
     @staticmethod
     def _problem(
-        snap: _Snapshot, req: _Request, p: ScoringParams, knn: np.ndarray, cand: np.ndarray
+        snap: _Snapshot,
+        req: _Request,
+        p: ScoringParams,
+        knn: np.ndarray,
+        cand: np.ndarray,
+        subset: dict[str, Any] | None,
     ) -> tuple[SVMProblem, bool]:
         """The SVM training problem of ``req`` and whether its negatives were sampled.
 
-        ``cand`` holds the candidate rows (the stored matrix, or the rows of ``req.rows``
-        already gathered), so that a candidate subset is not copied a second time.
+        ``cand`` holds the candidate rows: the stored matrix (all rows, or ``req.rows`` of it
+        in place, see :func:`_candidates`), or the rows of ``req.rows`` already gathered, so
+        that a candidate subset is not copied a second time; ``subset`` is the solver's cache
+        for a gathered subset (:meth:`_subset_cache`). ``knn`` is aligned with the candidates.
         """
         train_rows = None
-        sampled = False
-        n_cand = knn.shape[0]
-        if p.max_negatives is not None and n_cand > p.max_negatives:
+        sampled = _samples(knn.shape[0], p)
+        if sampled:
             rng = np.random.default_rng(p.random_state)
-            train_rows = np.sort(rng.choice(n_cand, size=p.max_negatives, replace=False))
-            sampled = True
-        whole = req.rows is None and train_rows is None
+            train_rows = np.sort(rng.choice(knn.shape[0], size=p.max_negatives, replace=False))
+        in_place = cand is snap.vectors and req.rows is not None
+        if in_place:
+            train_rows = req.rows  # never sampled: _candidates gathers sampled subsets
+        whole = (req.rows is None or in_place) and not sampled
+        if whole:
+            cache = snap.cache
+        elif not sampled and subset is not None:
+            cache = subset
+        else:
+            cache = {}
         problem = SVMProblem(
             matrix=cand,
             rows=train_rows,
@@ -686,24 +710,40 @@ class SVMIndex:
             max_iter=p.max_iter,
             random_state=p.random_state,
             knn_scores=None if sampled else knn,
-            cache=snap.cache if whole else {},
+            cache=cache,
             cache_persists=whole,
         )
         return problem, sampled
 
     @staticmethod
+    def _subset_cache(
+        snap: _Snapshot, rows: np.ndarray | None, p: ScoringParams
+    ) -> dict[str, Any] | None:
+        """The solver's per-corpus cache restricted to the candidate ``rows``: a filtered
+        search starts from the corpus's warm start, not from scratch. ``None`` without a
+        subset, when the negatives will be sampled, or when the solver keeps no cache."""
+        share = solvers.get_subset_cache(p.solver)
+        if rows is None or share is None or _samples(rows.size, p):
+            return None
+        return share(snap.cache, snap.vectors, rows)
+
+    @staticmethod
     def _finish(
         cand: np.ndarray,
+        rows: np.ndarray | None,
         knn: np.ndarray,
         solution: SVMSolution,
         sampled: bool,
         p: ScoringParams,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]:
-        """SVM and hybrid scores of the candidates from a solved hyperplane."""
+        """SVM and hybrid scores of the candidates (``cand``, or its ``rows`` when scored in
+        place) from a solved hyperplane."""
         if solution.row_scores is not None and not sampled:
             svm = np.asarray(solution.row_scores, dtype=np.float64)
         else:
             svm = (cand @ solution.coef.astype(cand.dtype)).astype(np.float64) + solution.intercept
+            if rows is not None:
+                svm = svm[rows]
         hybrid = fuse(knn, svm, alpha=p.alpha, fusion=p.fusion)
         return knn, svm, hybrid, solution
 
@@ -737,6 +777,36 @@ class SVMIndex:
             return snap.ids[row], snap.texts[row], snap.metadatas[row]
 
         return build_hits(order, ranking, (knn, svm, hybrid), rel, payload)
+
+
+_IN_PLACE_MIN_ELEMENTS = 2_000_000  # N * D from which most-row subsets are scored in place
+
+
+def _candidates(
+    snap: _Snapshot, rows: np.ndarray | None, p: ScoringParams
+) -> tuple[np.ndarray, bool]:
+    """The matrix to score a request's candidates on, and whether its ``rows`` are scored in
+    place: all rows when ``rows`` is None; the stored matrix when ``rows`` hold at least half
+    of a large one (all but a search's stored positives, a broad filter), so that it is not
+    copied (the solver blocks the other rows; the scores are then taken at ``rows``); else
+    ``matrix[rows]``, which costs less than passes over the whole matrix and is solved with
+    the arithmetic of an index holding only those rows (the same scores to the last bit on
+    small corpora; on large ones both ways give the exact optimum to the solver's ``tol``)."""
+    matrix = snap.vectors
+    if rows is None:
+        return matrix, False
+    if (
+        2 * rows.size >= matrix.shape[0]
+        and matrix.size >= _IN_PLACE_MIN_ELEMENTS
+        and not _samples(rows.size, p)
+    ):
+        return matrix, True
+    return matrix[rows], False
+
+
+def _samples(n_cand: int, p: ScoringParams) -> bool:
+    """Whether the negatives of ``n_cand`` candidates are sampled (``p.max_negatives``)."""
+    return p.max_negatives is not None and n_cand > p.max_negatives
 
 
 def build_hits(

@@ -133,6 +133,28 @@ def test_hard_corpora_match_reference(kind: str, warm_start: str) -> None:
         assert_matches_reference(make_problem(matrix, query, cache=cache))
 
 
+@pytest.mark.parametrize("share", ["all-but-nearest", "half", "all-but-one"])
+def test_rows_covering_most_of_the_matrix_are_solved_in_place(share: str) -> None:
+    """Rows selecting at least half the matrix are scored in place (the others blocked from
+    the working set and the check, the matrix never gathered); the answer is LinearSVC's on
+    ``matrix[rows]``, also when the blocked rows are the ones the query scores highest."""
+    matrix = clustered_unit(2100, 1024, n_clusters=12, seed=29)  # subspace warm start on
+    query = queries_like(matrix, 1, seed=30)[0]
+    knn = matrix @ query.astype(np.float32)
+    n = matrix.shape[0]
+    blocked = {
+        "all-but-nearest": np.argsort(-knn)[:40],
+        "half": np.arange(0, n, 2),
+        "all-but-one": np.array([int(np.argmax(knn))]),
+    }[share]
+    rows = np.setdiff1d(np.arange(n), blocked)
+    cache: dict = {}
+    for C in (0.1, 1.0):
+        problem = make_problem(matrix, query, rows=rows, C=C, cache=cache)
+        assert_matches_reference(problem)
+    assert "newton.subspace" in cache  # the whole matrix's, kept for later problems
+
+
 def test_subset_equals_index_of_that_subset(clustered: np.ndarray) -> None:
     """A candidate subset is solved with exactly the arithmetic of an index holding only it."""
     rows = np.arange(0, clustered.shape[0], 3)

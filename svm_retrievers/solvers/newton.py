@@ -30,8 +30,11 @@ objective (which equals the full objective's gradient after a clean check pass) 
 dual criterion at the same ``tol`` (floored, for float32 storage, at the float32 rounding of the
 products). ``max_iter`` caps the Newton steps. Products with the stored matrix run in its dtype
 and only ``N``-vectors are upcast; nothing larger than the working set (a few thousand rows) is
-copied. Without a persistent ``problem.cache`` (a dict kept between calls), the per-corpus
-quantities are recomputed on every call: pass the same dict for the same matrix.
+copied. ``problem.rows`` selecting at least half the matrix (in increasing order) are solved
+in place: the other rows are blocked from the working set and the check, and the matrix is
+not gathered; fewer rows are gathered. Without a persistent ``problem.cache`` (a dict kept
+between calls), the per-corpus quantities are recomputed on every call: pass the same dict for
+the same matrix.
 """
 
 from __future__ import annotations
@@ -141,6 +144,7 @@ class _State:
     pre_docs: np.ndarray
     pre_head: np.ndarray
     pre_corr: np.ndarray | None = None  # its inverse minus the identity (None: not yet)
+    blocked: np.ndarray | None = None  # (n_rows,) rows of ``negatives`` that are not negatives
     in_work: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (n_rows,)
     n_iter: int = 0
     converged: bool = False
@@ -286,10 +290,21 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
     )
     if not same:
         return [solve_newton_batch([p])[0] for p in problems]
-    matrix = first.matrix
-    negatives = matrix if first.rows is None else matrix[first.rows]
-    subspace = _subspace(first, negatives)
-    states = _start_many(problems, negatives, subspace)
+    matrix, rows = first.matrix, first.rows
+    # Rows selecting most of the matrix (all but a search's stored positives, a broad filter)
+    # are solved in place: the other rows are blocked from the working set and the check, so
+    # that the matrix is not copied. Fewer rows are gathered.
+    blocked = None
+    if rows is None:
+        negatives = matrix
+    elif 2 * rows.size >= matrix.shape[0] and bool(np.all(np.diff(rows) > 0)):
+        negatives = matrix
+        blocked = np.ones(matrix.shape[0], dtype=bool)
+        blocked[rows] = False
+    else:
+        negatives = matrix[rows]
+    subspace = _subspace(first, negatives, in_place=blocked is not None)
+    states = _start_many(problems, negatives, subspace, blocked)
     while True:
         active = [s for s in states if not s.done]
         if not active:
@@ -307,26 +322,38 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
             intercept=float(s.w[-1]),
             n_iter=s.n_iter,
             converged=s.converged,
-            row_scores=s.row_scores,
+            row_scores=s.row_scores
+            if blocked is None or s.row_scores is None
+            else s.row_scores[rows],
         )
         for s in states
     ]
 
 
 # ---------------------------------------------------------------------------- warm start
-def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
+def _subspace(problem: SVMProblem, negatives: np.ndarray, *, in_place: bool) -> _Subspace:
     """The corpus mean and principal directions with every row's scores (cached per corpus).
 
-    Small problems and candidate subsets (which have no cache) use the mean alone: one cheap
-    pass, and the same arithmetic whether rows come as a subset or as a whole index.
+    ``negatives`` is the whole matrix when ``problem.rows`` is None or ``in_place``. A
+    candidate subset passed as its own ``matrix`` uses its share of the corpus's subspace
+    when ``problem.cache`` holds it (see :func:`subset_cache`). Gathered ``problem.rows``,
+    one-off matrices and small problems use the mean alone: one cheap pass, and the same
+    arithmetic whether rows come as a subset or as a whole index.
     """
     n, dim = negatives.shape
-    if problem.rows is not None or not problem.cache_persists or n * dim < _SUBSPACE_MIN_ELEMENTS:
+    whole = problem.rows is None or in_place
+    cached = problem.cache.get(_CACHE_KEY)
+    if whole and isinstance(cached, _Subspace) and cached.scores.shape[0] == n:
+        return cached
+    if not whole or not problem.cache_persists or n * dim < _SUBSPACE_MIN_ELEMENTS:
         directions = _orthonormal(_column_mean(negatives)[:, None])
         return _Subspace(directions, negatives @ directions.astype(negatives.dtype))
-    cached = problem.cache.get(_CACHE_KEY)
-    if isinstance(cached, _Subspace) and cached.scores.shape[0] == n:
-        return cached
+    return _corpus_subspace(negatives, problem.cache)
+
+
+def _corpus_subspace(negatives: np.ndarray, cache: dict[str, Any]) -> _Subspace:
+    """Estimate the corpus's mean and principal directions, score every row, keep in ``cache``."""
+    n, dim = negatives.shape
     mean = _column_mean(negatives)
     rng = np.random.default_rng(0)
     n_sample = min(n, _SAMPLE_ROWS)
@@ -339,8 +366,27 @@ def _subspace(problem: SVMProblem, negatives: np.ndarray) -> _Subspace:
         columns.append(_top_directions(sample, r, rng))
     directions = _orthonormal(np.concatenate(columns, axis=1))
     sub = _Subspace(directions, negatives @ directions.astype(negatives.dtype), n)
-    problem.cache[_CACHE_KEY] = sub
+    cache[_CACHE_KEY] = sub
     return sub
+
+
+def subset_cache(cache: dict[str, Any], matrix: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """The warm start's per-corpus quantities for the candidate subset ``matrix[rows]`` (solved
+    as its own matrix, e.g. after a metadata filter): the corpus's directions, and the scores
+    of ``rows`` only. They are computed into ``cache`` first if it lacks them, as the first
+    search over the whole ``matrix`` would. Empty when ``matrix`` is too small to have them.
+
+    Any subspace gives the exact optimum; the corpus's starts a subset's solve closer to it
+    than the subset's mean alone (at 100k x 1536 clustered, searches restricted to 10%, 30%
+    and 45% of the rows took 46, 102 and 126 ms instead of 69, 135 and 234).
+    """
+    n, dim = matrix.shape
+    if n * dim < _SUBSPACE_MIN_ELEMENTS:
+        return {}
+    sub = cache.get(_CACHE_KEY)
+    if not isinstance(sub, _Subspace) or sub.scores.shape[0] != n:
+        sub = _corpus_subspace(matrix, cache)
+    return {_CACHE_KEY: _Subspace(sub.directions, sub.scores[rows], sub.n_estimated)}
 
 
 def carry_cache(
@@ -447,11 +493,15 @@ def _top_directions(sample: np.ndarray, r: int, rng: np.random.Generator) -> np.
 
 
 def _start_many(
-    problems: Sequence[SVMProblem], negatives: np.ndarray, sub: _Subspace
+    problems: Sequence[SVMProblem],
+    negatives: np.ndarray,
+    sub: _Subspace,
+    blocked: np.ndarray | None,
 ) -> list[_State]:
     """The warm starts and first working sets of problems over the same negatives: the warm
-    starts' outputs for every document come from one product with the cached scores."""
-    prepared = [_prepare(p, negatives, sub) for p in problems]
+    starts' outputs for every document come from one product with the cached scores.
+    ``blocked`` marks rows of ``negatives`` that are not negatives (None: none)."""
+    prepared = [_prepare(p, negatives, sub, blocked) for p in problems]
     warms = _Coords.dot_many([s.coords for s, _ in prepared], [beta for _, beta in prepared])
     for (state, _), warm in zip(prepared, warms, strict=True):
         _select(state, warm)
@@ -459,7 +509,7 @@ def _start_many(
 
 
 def _prepare(
-    problem: SVMProblem, negatives: np.ndarray, sub: _Subspace
+    problem: SVMProblem, negatives: np.ndarray, sub: _Subspace, blocked: np.ndarray | None
 ) -> tuple[_State, np.ndarray]:
     """The warm start of ``problem`` and its coefficients in the basis (no working set yet)."""
     n_rows, dim = negatives.shape
@@ -468,15 +518,20 @@ def _prepare(
     cp_w, cn_w = problem.class_weights
     cp, cn = problem.C * cp_w, problem.C * cn_w
 
-    # Scores of every document for the positives: the kNN scores for a lone query.
-    if (
-        pos.shape[0] == 1
-        and problem.knn_scores is not None
-        and _is_knn_of(problem.knn_scores, negatives, pos[0])
-    ):
-        pos_scores = np.asarray(problem.knn_scores, dtype=np.float64)[:, None]
-    else:
-        pos_scores = (negatives @ pos.T.astype(negatives.dtype)).astype(np.float64)
+    # Scores of every document for the positives. The first positive's are the kNN scores when
+    # it is the query (given for the problem's rows; blocked rows score 0, and nothing selects
+    # them); only the other positives' are computed.
+    rows = None if blocked is None else problem.rows
+    knn = problem.knn_scores
+    computed = pos
+    pos_scores = np.empty((n_rows, 0))
+    if knn is not None and _is_knn_of(knn, negatives, rows, pos[0]):
+        pos_scores = np.zeros((n_rows, 1))
+        pos_scores[slice(None) if rows is None else rows, 0] = knn
+        computed = pos[1:]
+    if computed.shape[0]:
+        more = (negatives @ computed.T.astype(negatives.dtype)).astype(np.float64)
+        pos_scores = np.concatenate([pos_scores, more], axis=1)
     # The basis: the corpus directions, then the positives' residual (orthonormalized).
     corpus = sub.directions
     g = corpus.T @ pos.T
@@ -491,7 +546,9 @@ def _prepare(
     head = np.concatenate([pos, extra]) if extra.shape[0] else pos
     head_feats = np.concatenate([head, np.ones((head.shape[0], 1))], axis=1) @ basis
 
-    beta, (pre_hess, pre_docs, pre_head) = _subspace_svm(coords, head_feats, pos.shape[0], cp, cn)
+    beta, (pre_hess, pre_docs, pre_head) = _subspace_svm(
+        coords, head_feats, pos.shape[0], cp, cn, blocked
+    )
     state = _State(
         problem=problem,
         n_rows=n_rows,
@@ -506,6 +563,7 @@ def _prepare(
         pre_hess=pre_hess,
         pre_docs=pre_docs,
         pre_head=pre_head,
+        blocked=blocked,
     )
     return state, beta
 
@@ -513,25 +571,40 @@ def _prepare(
 def _select(s: _State, warm: np.ndarray) -> None:
     """The first working set: the documents the warm start (outputs ``warm``) ranks highest, a
     few times as many as it puts inside the margin (the optimum's margin holds more)."""
-    size = min(s.n_rows, max(_MIN_WORKING, int(_WORKING_FACTOR * np.count_nonzero(warm > -1.0))))
+    open_rows = s.n_rows
+    if s.blocked is not None:
+        warm = np.where(s.blocked, -np.inf, warm)
+        open_rows -= int(np.count_nonzero(s.blocked))
+    size = min(open_rows, max(_MIN_WORKING, int(_WORKING_FACTOR * np.count_nonzero(warm > -1.0))))
     s.in_work = np.zeros(s.n_rows, dtype=bool)
-    if size >= s.n_rows:
+    if size >= open_rows:
         s.in_work[:] = True
+        if s.blocked is not None:
+            s.in_work &= ~s.blocked
     else:
         s.in_work[np.argpartition(-warm, size - 1)[:size]] = True
     s.estimate = warm
 
 
-def _is_knn_of(knn: np.ndarray, negatives: np.ndarray, q: np.ndarray) -> bool:
-    """Whether ``knn`` are the scores of ``q`` (checked on a few rows)."""
-    if knn.shape[0] != negatives.shape[0]:
+def _is_knn_of(
+    knn: np.ndarray, negatives: np.ndarray, rows: np.ndarray | None, q: np.ndarray
+) -> bool:
+    """Whether ``knn`` are the scores of ``q`` for ``negatives[rows]`` (all rows if None),
+    checked on a few rows."""
+    if knn.shape[0] != (negatives.shape[0] if rows is None else rows.shape[0]):
         return False
-    probe = negatives[: min(8, negatives.shape[0])].astype(np.float64) @ q
-    return bool(np.allclose(probe, knn[: probe.shape[0]], rtol=1e-3, atol=1e-4))
+    first = slice(0, min(8, knn.shape[0]))
+    probe = (negatives[first] if rows is None else negatives[rows[first]]).astype(np.float64) @ q
+    return bool(np.allclose(probe, knn[first], rtol=1e-3, atol=1e-4))
 
 
 def _subspace_svm(
-    coords: _Coords, head_feats: np.ndarray, n_pos: int, cp: float, cn: float
+    coords: _Coords,
+    head_feats: np.ndarray,
+    n_pos: int,
+    cp: float,
+    cn: float,
+    blocked: np.ndarray | None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The full problem's optimum over ``w`` in the warm-start basis, nearly (a warm start).
 
@@ -543,7 +616,7 @@ def _subspace_svm(
        ``_POOL_FACTOR`` times as many as it puts inside the margin (at least as many as in 1).
 
     Returns the coefficients and stage 2's Hessian with the documents and head rows active in
-    it (the start of Newton's preconditioner).
+    it (the start of Newton's preconditioner). ``blocked`` rows join neither pool.
     """
     n_docs = coords.pos_scores.shape[0]
     n_head = head_feats.shape[0]
@@ -555,7 +628,7 @@ def _subspace_svm(
     dirs[:n_mean, :n_mean] = 1.0
     dirs[:-1, n_mean:] = head_feats[:n_pos, :-1].T
     pool_size = min(_POOL, max(_MIN_WORKING, n_docs // 5))
-    pool = _top(coords.pos_scores.mean(axis=1), pool_size)
+    pool = _top(coords.pos_scores.mean(axis=1), pool_size, blocked)
     x = _augment(np.concatenate([docs[pool], head_feats[:, :-1] @ dirs[:-1]]))
     y, c = _labels(pool.size, n_head, n_pos, cp, cn)
     reg = np.eye(x.shape[1])
@@ -565,7 +638,7 @@ def _subspace_svm(
     first, *_ = _newton_dense(x, y, c, start, np.full(x.shape[0], -1.0), reg, settle=0.0)
     # Stage 2, from stage 1's optimum.
     out = docs @ first[:-1] + first[-1]
-    pool = _top(out, max(pool_size, int(_POOL_FACTOR * np.count_nonzero(out > -1.0))))
+    pool = _top(out, max(pool_size, int(_POOL_FACTOR * np.count_nonzero(out > -1.0))), blocked)
     beta = dirs @ first[:-1]
     beta[-1] = first[-1]
     x = np.concatenate([coords.take(pool), head_feats])
@@ -576,8 +649,12 @@ def _subspace_svm(
     return beta, (hess, active_docs, act[pool.size :])
 
 
-def _top(values: np.ndarray, size: int) -> np.ndarray:
-    """Positions of the ``size`` largest ``values`` (all if fewer), in increasing order."""
+def _top(values: np.ndarray, size: int, blocked: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``size`` largest ``values`` (all if fewer), in increasing order,
+    leaving out the ``blocked`` ones."""
+    if blocked is not None:
+        values = np.where(blocked, -np.inf, values)
+        size = min(size, values.shape[0] - int(np.count_nonzero(blocked)))
     if size >= values.shape[0]:
         return np.arange(values.shape[0])
     return np.sort(np.argpartition(-values, size - 1)[:size])
@@ -806,7 +883,8 @@ def _line_search(
 # ---------------------------------------------------------------------------- check pass
 def _check(s: _State, scores: np.ndarray) -> None:
     """Score every row; add margin violators to the working set or finish."""
-    violators = (scores > -1.0) & ~s.in_work
+    outside = ~s.in_work if s.blocked is None else ~(s.in_work | s.blocked)
+    violators = (scores > -1.0) & outside
     if not violators.any() or s.n_iter >= s.problem.max_iter:
         if violators.any():
             s.converged = False
@@ -814,7 +892,7 @@ def _check(s: _State, scores: np.ndarray) -> None:
         s.done = True
         return
     s.converged = False
-    new_rows = np.flatnonzero((scores > -1.0 - _ADD_SLACK) & ~s.in_work)
+    new_rows = np.flatnonzero((scores > -1.0 - _ADD_SLACK) & outside)
     if new_rows.size > 2 * violators.sum() + 256:  # scores crowd the margin: violators only
         new_rows = np.flatnonzero(violators)
     s.in_work[new_rows] = True
