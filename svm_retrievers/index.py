@@ -613,7 +613,11 @@ class SVMIndex:
                 msg = f"unknown id(s) in ids: {missing[:5]!r}"
                 raise KeyError(msg)
             rows = sorted({snap.row_of[i] for i in wanted})
-        if where is not None:
+        if isinstance(where, Mapping):  # required values: one cached column per key
+            for key, value in where.items():
+                column = _metadata_column(snap, key)
+                rows = [r for r in rows if (x := column[r]) is not _MISSING and x == value]
+        elif where is not None:
             predicate = _as_predicate(where)
             rows = [r for r in rows if predicate(MappingProxyType(snap.metadatas[r]))]
         return np.fromiter((r for r in rows if r not in exclude), dtype=np.int64)
@@ -841,7 +845,24 @@ def build_hits(
     return hits
 
 
+_MISSING = object()  # a row's value for a metadata key it lacks
+_COLUMNS_KEY = "index.metadata_columns"  # snapshot cache: metadata key -> every row's value
+
+
+def _metadata_column(snap: _Snapshot, key: Any) -> list[Any]:
+    """Every row's value for metadata ``key`` (``_MISSING`` where absent), built once per
+    snapshot and key: a dict filter then compares values without a call per row."""
+    columns = snap.cache.setdefault(_COLUMNS_KEY, {})
+    column = columns.get(key)
+    if column is None:
+        column = [meta.get(key, _MISSING) for meta in snap.metadatas]
+        columns[key] = column
+    return column
+
+
 def _as_predicate(where: Where) -> Callable[[Mapping[str, Any]], bool]:
+    """``where`` as a predicate on one row's metadata (the index itself matches dicts of
+    required values by column, with the same ``==``: :func:`_metadata_column`)."""
     if callable(where):
         return where
     if isinstance(where, Mapping):

@@ -247,6 +247,36 @@ def test_where_filter_is_applied_before_training(small):
     assert len(by_dict) == 20
 
 
+def test_dict_filters_match_the_equality_predicate_on_mixed_metadata():
+    """A dict ``where`` keeps the rows whose value equals the required one under ``==`` (as
+    the equivalent callable would): missing keys, None, 1 == 1.0 == True, lists, NaN (never
+    equal); and it follows the index through add and delete."""
+    nan = float("nan")
+    values = [1, 1.0, True, 0, None, "1", [1], [1, 2], nan, {"a": 1}, (1,)]
+    metas = [{"v": v, "k": i % 3} for i, v in enumerate(values)] + [{"k": 0}, {}]
+    rng = np.random.default_rng(41)
+    index = SVMIndex.from_embeddings(
+        rng.normal(size=(len(metas), 6)), ids=[f"m{i}" for i in range(len(metas))], metadatas=metas
+    )
+    q = rng.normal(size=6)
+
+    def expected(where: dict) -> list[str]:
+        keep = lambda m: all(k in m and m[k] == v for k, v in where.items())  # noqa: E731
+        return sorted(h.id for h in index.search(q, k=100, where=keep))
+
+    for where in (
+        {"v": 1}, {"v": None}, {"v": [1]}, {"v": nan}, {"v": (1,)}, {"v": {"a": 1}},
+        {"v": 1, "k": 0}, {"k": 0}, {"absent": 1}, {"v": "1"},
+    ):  # fmt: skip
+        got = sorted(h.id for h in index.search(q, k=100, where=where))
+        assert got == expected(where), where
+    assert expected({"v": 1}) == ["m0", "m1", "m2"]
+    index.add(rng.normal(size=(1, 6)), ids=["late"], metadatas=[{"v": 1}])
+    index.delete(["m1"])
+    got = sorted(h.id for h in index.search(q, k=100, where={"v": 1}))
+    assert got == expected({"v": 1}) == ["late", "m0", "m2"]
+
+
 def test_max_negatives_trains_on_a_seeded_sample_but_scores_all(small):
     index, _, rng = small
     q = rng.normal(size=12)
