@@ -523,15 +523,14 @@ def _prepare(
     # them); only the other positives' are computed.
     rows = None if blocked is None else problem.rows
     knn = problem.knn_scores
-    computed = pos
-    pos_scores = np.empty((n_rows, 0))
     if knn is not None and _is_knn_of(knn, negatives, rows, pos[0]):
         pos_scores = np.zeros((n_rows, 1))
         pos_scores[slice(None) if rows is None else rows, 0] = knn
-        computed = pos[1:]
-    if computed.shape[0]:
-        more = (negatives @ computed.T.astype(negatives.dtype)).astype(np.float64)
-        pos_scores = np.concatenate([pos_scores, more], axis=1)
+        if pos.shape[0] > 1:
+            more = (negatives @ pos[1:].T.astype(negatives.dtype)).astype(np.float64)
+            pos_scores = np.concatenate([pos_scores, more], axis=1)
+    else:
+        pos_scores = (negatives @ pos.T.astype(negatives.dtype)).astype(np.float64)
     # The basis: the corpus directions, then the positives' residual (orthonormalized).
     corpus = sub.directions
     g = corpus.T @ pos.T
