@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         log.clear()
         optimum = nt.solve_newton(problem).row_scores
         assert optimum is not None
-        state = nt._start_many([problem], matrix, nt._subspace(problem, matrix))[0]
+        state = nt._start_many(
+            [problem], matrix, nt._subspace(problem, matrix, in_place=False), None
+        )[0]
         warm = (matrix @ state.w[:-1].astype(matrix.dtype)).astype(np.float64) + state.w[-1]
         active = np.flatnonzero(optimum > -1.0)
         by_warm, by_knn = _ranks(warm)[active], _ranks(knn)[active]
