@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -607,12 +608,7 @@ class SVMIndex:
             if isinstance(ids, str):
                 msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
                 raise TypeError(msg)
-            wanted = list(ids)
-            missing = [i for i in wanted if i not in snap.row_of]
-            if missing:
-                msg = f"unknown id(s) in ids: {missing[:5]!r}"
-                raise KeyError(msg)
-            rows = sorted({snap.row_of[i] for i in wanted})
+            rows = _rows_of(snap.row_of, list(ids)).tolist()
         if isinstance(where, Mapping):  # required values: one cached column per key
             for key, value in where.items():
                 column = _metadata_column(snap, key)
@@ -620,7 +616,10 @@ class SVMIndex:
         elif where is not None:
             predicate = _as_predicate(where)
             rows = [r for r in rows if predicate(MappingProxyType(snap.metadatas[r]))]
-        return np.fromiter((r for r in rows if r not in exclude), dtype=np.int64)
+        out = np.fromiter(rows, dtype=np.int64)
+        if exclude:
+            out = out[~np.isin(out, np.fromiter(exclude, dtype=np.int64))]
+        return out
 
     def _score(
         self, snap: _Snapshot, req: _Request, p: ScoringParams
@@ -847,6 +846,20 @@ def build_hits(
 
 _MISSING = object()  # a row's value for a metadata key it lacks
 _COLUMNS_KEY = "index.metadata_columns"  # snapshot cache: metadata key -> every row's value
+
+
+def _rows_of(row_of: Mapping[str, int], ids: list[str]) -> np.ndarray:
+    """The sorted, distinct rows of ``ids``; a KeyError names unknown ones (one C-level
+    lookup per id: a filter keeping most of a large index passes many)."""
+    if not ids:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        found = operator.itemgetter(*ids)(row_of)
+    except KeyError:
+        missing = [i for i in ids if i not in row_of]
+        msg = f"unknown id(s) in ids: {missing[:5]!r}"
+        raise KeyError(msg) from None
+    return np.unique(np.asarray(found if len(ids) > 1 else [found], dtype=np.int64))
 
 
 def _metadata_column(snap: _Snapshot, key: Any) -> list[Any]:

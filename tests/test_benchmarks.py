@@ -62,7 +62,7 @@ def test_bench_filters_runs(tmp_path: Path) -> None:
         "bench_filters.py", "--n", "3000", "--dim", "768", "--queries", "2", out=tmp_path / "f.json"
     )
     cases = {row["case"] for row in data["rows"]}
-    assert {"none", "2 stored positives", "2 stored negatives"} <= cases
+    assert {"none", "2 stored positives", "2 stored negatives", "llama-index, filters 1/2"} <= cases
 
 
 def test_bench_speed_and_summary_table_run(tmp_path: Path) -> None:

@@ -414,6 +414,23 @@ def test_unknown_ids_are_refused(small):
     assert len(index) == 60
 
 
+def test_ids_filter_ignores_order_and_repeats_and_names_every_unknown_id(small):
+    index, _, rng = small
+    q = rng.normal(size=12)
+    a = index.search(q, k=4, ids=["d9", "d1", "d30", "d2", "d44"])
+    b = index.search(q, k=4, ids=["d1", "d2", "d9", "d30", "d44", "d9", "d1"])
+    assert [(h.id, h.svm_score, h.hybrid_score) for h in a] == [
+        (h.id, h.svm_score, h.hybrid_score) for h in b
+    ]
+    assert [h.id for h in index.search(q, k=3, ids=["d5"])] == ["d5"]
+    assert [h.id for h in index.search(q, k=3, ids=("d5", "d5"))] == ["d5"]
+    # Stored positives are left out of the candidates they are among.
+    c = index.search(q, k=10, ids=["d1", "d2", "d9", "d30", "d44"], positives=["d9", "d30"])
+    assert sorted(h.id for h in c) == ["d1", "d2", "d44"]
+    with pytest.raises(KeyError, match=r"unknown id\(s\) in ids: \['nope', 'gone'\]"):
+        index.search(q, ids=["d1", "nope", "d2", "gone"])
+
+
 def test_unknown_mode_and_bad_params(small):
     index, _, _ = small
     with pytest.raises(
