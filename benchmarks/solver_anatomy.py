@@ -3,8 +3,10 @@
 For each query of a synthetic corpus this prints, in process CPU time, the kNN pass, the warm
 start, each round of Newton steps on the working set and each check pass over the matrix, as
 the default solver (``solver="newton"``) runs them; then, from the exact optimum, how diffuse
-its active set is: the ranks its members have under the warm start and under kNN. Run it on a
-quiet machine::
+its active set is: the ranks its members have under the warm start and under kNN; and what
+Newton would cost if it knew that active set in advance (an "oracle": gather exactly those rows,
+take one exact Newton step from the warm start), a lower bound for any working-set method
+starting there. Run it on a quiet machine::
 
     python benchmarks/solver_anatomy.py                      # 100k x 1536 clustered, 6 queries
     python benchmarks/solver_anatomy.py --n 10000 --out anatomy-10k.json
@@ -68,6 +70,28 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _oracle_newton(
+    state: Any, matrix: np.ndarray, active: np.ndarray, tol: float
+) -> tuple[float, np.ndarray]:
+    """Newton's time if it knew the optimum's ``active`` documents: gather exactly them and
+    take one Newton step from the warm start ``state`` (CG with its preconditioner, to the
+    stopping rule's tolerance). With the active set fixed the objective is quadratic, so the
+    step lands on the optimum. Returns the seconds and the weights it reaches."""
+    t = CLOCK()
+    rows = nt._Rows(state.head, matrix[active], active)
+    n_pos = state.problem.n_positive
+    y = -np.ones(rows.n)
+    y[:n_pos] = 1.0
+    c = np.full(rows.n, state.cn)
+    c[:n_pos] = state.cp
+    corr = np.linalg.inv(state.pre_hess) - np.eye(state.pre_hess.shape[0])
+    w = state.w
+    grad = w + rows.tdot(2.0 * c * (rows.dot(w) - y))
+    rel = tol * max(1.0, float(np.linalg.norm(w))) / float(np.linalg.norm(grad))
+    d, _ = nt._cg(rows, c, -grad, state.basis, corr, tol=rel)
+    return CLOCK() - t, w + d
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -105,13 +129,16 @@ def main(argv: list[str] | None = None) -> int:
             cache=index._snap.cache,
         )
         log.clear()
-        optimum = nt.solve_newton(problem).row_scores
+        solution = nt.solve_newton(problem)
+        optimum = solution.row_scores
         assert optimum is not None
         state = nt._start_many(
             [problem], matrix, nt._subspace(problem, matrix, in_place=False), None
         )[0]
         warm = (matrix @ state.w[:-1].astype(matrix.dtype)).astype(np.float64) + state.w[-1]
         active = np.flatnonzero(optimum > -1.0)
+        oracle_s, oracle_w = _oracle_newton(state, matrix, active, problem.tol)
+        exact_w = np.append(solution.coef, solution.intercept)
         by_warm, by_knn = _ranks(warm)[active], _ranks(knn)[active]
         row = {
             "query": qi,
@@ -119,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             "search_ms": round(total_s * 1e3, 1),
             "stages": stages,
             "active_at_optimum": int(active.size),
+            "oracle_newton_ms": round(oracle_s * 1e3, 1),
+            "oracle_distance_to_optimum": float(np.linalg.norm(oracle_w - exact_w)),
             "warm_start_rank_of_active": {
                 "max": int(by_warm.max()),
                 "p99": int(np.percentile(by_warm, 99)),
@@ -136,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"q{qi}: search {row['search_ms']:.0f} ms = {row['search_ms'] / row['knn_pass_ms']:.1f}"
             f" x kNN ({row['knn_pass_ms']:.0f} ms); warm start {warm_ms:.0f} ms; Newton"
-            f" {newton_ms:.0f} ms in {steps} steps; the rest (kNN pass, {passes} check passes,"
+            f" {newton_ms:.0f} ms in {steps} steps (oracle {row['oracle_newton_ms']:.0f} ms); the rest (kNN pass, {passes} check passes,"
             f" fusion) {row['search_ms'] - warm_ms - newton_ms:.0f} ms; violators"
             f" {violators}; active at optimum {active.size}, their warm-start ranks up to"
             f" {by_warm.max()} (p99 {row['warm_start_rank_of_active']['p99']}), kNN ranks up to"

@@ -47,6 +47,8 @@ def test_solver_anatomy_runs(tmp_path: Path) -> None:
         stages = [name for name, _, _ in row["stages"]]
         assert stages[0] == "warm start" and "newton round" in stages
         assert row["active_at_optimum"] > 0
+        # The oracle's single Newton step on the optimum's active set reaches the optimum.
+        assert row["oracle_distance_to_optimum"] < 1e-4, row
 
 
 def test_hard_corpora_runs_and_agrees_with_liblinear(tmp_path: Path) -> None:
