@@ -33,6 +33,16 @@ from ..solvers.weighted import solve_weighted
 from ..validation import check_rows
 from .base import Candidates, CandidateSource
 
+# The working-set method's defaults, shared by candidate_svm, its batch form and
+# CandidateSearcher (each names them in its own signature).
+DEFAULT_M = 1000  # first candidates
+DEFAULT_MAX_M = 16384  # most candidates a search asks for
+DEFAULT_TAIL = 20  # unverified: the lowest-cosine candidates whose margin is checked
+DEFAULT_SLACK = 0.05  # documents above -1 - slack join the working set
+DEFAULT_MAX_ROUNDS = 20
+DEFAULT_TOL = 1e-8
+DEFAULT_MAX_ITER = 100
+
 
 @dataclass(frozen=True)
 class CandidateSVM:
@@ -80,15 +90,15 @@ def candidate_svm(
     *,
     C: float,
     where: Any = None,
-    m: int = 1000,
-    max_m: int = 16384,
-    tail: int = 20,
-    slack: float = 0.05,
+    m: int = DEFAULT_M,
+    max_m: int = DEFAULT_MAX_M,
+    tail: int = DEFAULT_TAIL,
+    slack: float = DEFAULT_SLACK,
     verify: bool = True,
     verify_m: int | None = None,
-    max_rounds: int = 20,
-    tol: float = 1e-8,
-    max_iter: int = 100,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
 ) -> CandidateSVM:
     """Solve the full-corpus exemplar SVM of the unit vector ``query`` from candidates.
 
@@ -185,15 +195,15 @@ def _solve(
     where: Any,
     can_fetch: bool,
     C: float,
-    m: int = 1000,
-    max_m: int = 16384,
-    tail: int = 20,
-    slack: float = 0.05,
+    m: int = DEFAULT_M,
+    max_m: int = DEFAULT_MAX_M,
+    tail: int = DEFAULT_TAIL,
+    slack: float = DEFAULT_SLACK,
     verify: bool = True,
     verify_m: int | None = None,
-    max_rounds: int = 20,
-    tol: float = 1e-8,
-    max_iter: int = 100,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
 ) -> Generator[_Request, Any, CandidateSVM]:
     """One query's working-set method; yields the searches it needs, returns the result."""
     c_pos, c_neg = class_weights(n_total)

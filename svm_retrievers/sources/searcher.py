@@ -13,7 +13,14 @@ from ..params import ScoringParams
 from ..scoring import fuse, top_k
 from ..validation import check_k, check_rows, check_unit_interval, check_vector
 from .base import Candidates, CandidateSource
-from .exact import CandidateSVM, candidate_svm_batch
+from .exact import (
+    DEFAULT_M,
+    DEFAULT_MAX_M,
+    DEFAULT_SLACK,
+    DEFAULT_TAIL,
+    CandidateSVM,
+    candidate_svm_batch,
+)
 
 
 class CandidateSearcher:
@@ -54,12 +61,12 @@ class CandidateSearcher:
         self,
         source: CandidateSource,
         *,
-        m: int = 1000,
-        max_m: int = 16384,
+        m: int = DEFAULT_M,
+        max_m: int = DEFAULT_MAX_M,
         verify: bool = True,
         verify_m: int | None = None,
-        slack: float = 0.05,
-        tail: int = 20,
+        slack: float = DEFAULT_SLACK,
+        tail: int = DEFAULT_TAIL,
         relevance: bool | None = None,
         **params: Any,
     ) -> None:
