@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"q{qi}: search {row['search_ms']:.0f} ms = {row['search_ms'] / row['knn_pass_ms']:.1f}"
             f" x kNN ({row['knn_pass_ms']:.0f} ms); warm start {warm_ms:.0f} ms; Newton"
-            f" {newton_ms:.0f} ms in {steps} steps (oracle {row['oracle_newton_ms']:.0f} ms); the rest (kNN pass, {passes} check passes,"
-            f" fusion) {row['search_ms'] - warm_ms - newton_ms:.0f} ms; violators"
+            f" {newton_ms:.0f} ms in {steps} steps (oracle {row['oracle_newton_ms']:.0f} ms);"
+            f" the rest (kNN pass, {passes} check passes, fusion) {row['search_ms'] - warm_ms - newton_ms:.0f} ms; violators"
             f" {violators}; active at optimum {active.size}, their warm-start ranks up to"
             f" {by_warm.max()} (p99 {row['warm_start_rank_of_active']['p99']}), kNN ranks up to"
             f" {by_knn.max()}; decision value at rank 2|A|: {row['score_at_rank_2x_active']}",

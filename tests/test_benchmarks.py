@@ -3,7 +3,7 @@
 The README and docs quote these scripts' output; a script that no longer runs against the
 current code (a solver internal renamed, a signature changed) makes those claims impossible to
 re-check. Each is run in a subprocess with tiny sizes, and its JSON is checked for what the
-full run reports (exact agreement with LinearSVC, no margin violators missed).
+full run reports (exact agreement with LinearSVC, the anatomy's oracle reaching the optimum).
 """
 
 from __future__ import annotations
