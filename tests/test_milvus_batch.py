@@ -24,13 +24,18 @@ BATCH = np.stack(
 
 
 class CountingClient(MilvusClient):
-    """A real MilvusClient that counts the search requests it sends."""
+    """A real MilvusClient that counts the search and get requests it sends."""
 
     searches = 0
+    gets = 0
 
     def search(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         self.searches += 1
         return super().search(*args, **kwargs)
+
+    def get(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.gets += 1
+        return super().get(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +50,15 @@ def searcher(tmp_path_factory) -> MilvusSVMSearcher:
 @pytest.mark.parametrize("mode", ["svm", "hybrid", "knn"])
 def test_batched_search_equals_one_query_at_a_time(searcher, where, mode):
     client = searcher.source.client
-    before = client.searches
+    before, gets = client.searches, client.gets
     batched = searcher.search_batch(BATCH, k=10, mode=mode, where=where)
-    batch_searches = client.searches - before
+    batch_searches, batch_gets = client.searches - before, client.gets - gets
     assert len(searcher.last_batch) == len(BATCH)
     assert all(r.exact for r in searcher.last_batch)
 
-    before = client.searches
+    before, gets = client.searches, client.gets
     singles = [searcher.search(q, k=10, mode=mode, where=where) for q in BATCH]
-    single_searches = client.searches - before
+    single_searches, single_gets = client.searches - before, client.gets - gets
 
     for got, want in zip(batched, singles, strict=True):
         assert_same_top(got, want, atol=1e-9)
@@ -61,8 +66,10 @@ def test_batched_search_equals_one_query_at_a_time(searcher, where, mode):
             assert g.knn_score == pytest.approx(w.knn_score, abs=1e-9)
             assert g.hybrid_score == pytest.approx(w.hybrid_score, abs=1e-9)
             assert (g.text, g.metadata) == (w.text, w.metadata)
-    # Each round's searches of all queries go out as one request.
+    # Each round's searches of all queries go out as one request, and so do the fetches of
+    # the documents their checks find (one get per round instead of one per query).
     assert batch_searches * 3 <= single_searches, (batch_searches, single_searches)
+    assert single_gets >= len(BATCH) and batch_gets * 3 <= single_gets, (batch_gets, single_gets)
 
 
 def test_batched_search_matches_the_in_memory_exact_svm(searcher):

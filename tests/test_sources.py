@@ -105,3 +105,30 @@ def test_margin_check_doubles_m_without_verification(reference):
     assert last.m_history[:3] == [16, 32, 64]
     tail = last.svm[last.m - 20 : last.m]
     assert tail.max() <= -1.05 or last.m_history[-1] == N
+
+
+def test_a_batch_rounds_fetches_are_one_fetch_of_their_union():
+    """The documents each query's check finds are fetched in one request for the batch; each
+    query still gets its own documents, in its order, unknown ids skipped, its own metadata."""
+    from svm_retrievers.sources.exact import _fetch_many
+
+    source = InMemorySource(SVMIndex.from_embeddings(VECTORS, IDS, texts=TEXTS, metadatas=METAS))
+    calls: list[list[str]] = []
+    fetch = source.fetch
+
+    def counting(ids):
+        calls.append(list(ids))
+        return fetch(ids)
+
+    source.fetch = counting  # type: ignore[method-assign]
+    lists = [[IDS[3], "nope", IDS[1]], [IDS[1], IDS[7]], []]
+    got = _fetch_many(source, lists)
+    assert len(calls) == 1 and sorted(calls[0]) == sorted([IDS[3], "nope", IDS[1], IDS[7]])
+    for one, ids in zip(got, lists, strict=True):
+        want = fetch(ids)
+        assert one.ids == want.ids
+        np.testing.assert_array_equal(one.vectors, want.vectors)
+        assert one.texts == want.texts and one.metadatas == want.metadatas
+        assert np.isnan(one.knn).all() and one.knn.shape == (len(want),)
+    got[0].metadatas[1]["edited"] = True  # IDS[1], also in the second list
+    assert "edited" not in got[1].metadatas[0]

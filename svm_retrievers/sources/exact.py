@@ -23,6 +23,7 @@ from the query usually, but not provably, score lower still, so the result is no
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,13 +180,38 @@ def _answer(source: CandidateSource, requests: list[_Request], where: Any) -> li
     """Answer same-kind, same-size requests, in one call where the source can batch them."""
     kind, size = requests[0].kind, requests[0].size
     if kind == "fetch":
-        return [source.fetch(r.ids) for r in requests]  # type: ignore[attr-defined]
+        return _fetch_many(source, [r.ids for r in requests])
     batched = getattr(source, f"{kind}_batch", None)
     if batched is not None and len(requests) > 1:
         vectors = np.stack([r.vector for r in requests])  # type: ignore[misc]
         return list(batched(vectors, size, where))
     single = getattr(source, kind)
     return [single(r.vector, size, where) for r in requests]
+
+
+def _fetch_many(source: CandidateSource, id_lists: list[list[str]]) -> list[Candidates]:
+    """``source.fetch`` of each id list, as one fetch of their union (one request to a
+    database instead of one per query); each list's documents in its order, unknown ids
+    skipped, as ``fetch`` returns them."""
+    fetch = source.fetch  # type: ignore[attr-defined]
+    if len(id_lists) == 1:
+        return [fetch(id_lists[0])]
+    got = fetch(list(dict.fromkeys(i for ids in id_lists for i in ids)))
+    position = {doc_id: k for k, doc_id in enumerate(got.ids)}
+    out = []
+    for ids in id_lists:
+        take = [position[i] for i in ids if i in position]
+        out.append(
+            Candidates(
+                ids=[got.ids[k] for k in take],
+                vectors=got.vectors[take],
+                knn=got.knn[take],
+                texts=[got.texts[k] for k in take],
+                # Each query's hits own their metadata, as with separate fetches.
+                metadatas=[copy.deepcopy(got.metadatas[k]) for k in take],
+            )
+        )
+    return out
 
 
 def _solve(
