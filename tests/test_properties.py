@@ -187,10 +187,14 @@ def test_save_then_load_gives_identical_results(data, mode, params, texts, metas
 def test_each_stored_vector_ranks_itself_first_by_knn(data):
     docs, _ = data
     unit = _unit(docs)
-    # Skip corpora with (near-)duplicate directions: the invariant needs a unique best match.
-    gram = unit @ unit.T
-    np.fill_diagonal(gram, -np.inf)
-    assume(len(docs) == 1 or gram.max() < 1 - 1e-4)
+    # The invariant needs a unique best match: keep one row per (near-)duplicate direction
+    # (rejecting such corpora instead filtered out most small-dimensional examples, and
+    # Hypothesis's health check failed depending on which tests ran before).
+    keep: list[int] = []
+    for i in range(len(docs)):
+        if all(unit[i] @ unit[j] < 1 - 1e-4 for j in keep):
+            keep.append(i)
+    docs = docs[keep]
     index = SVMIndex.from_embeddings(docs)
     for i, vec in enumerate(docs):
         assert index.search(vec, k=1, mode="knn")[0].id == str(i)
