@@ -642,7 +642,11 @@ def _subspace_svm(
     beta[-1] = first[-1]
     x = np.concatenate([coords.take(pool), head_feats])
     y, c = _labels(pool.size, n_head, n_pos, cp, cn)
-    beta, _, hess, act = _newton_dense(x, y, c, beta, x @ beta, np.eye(x.shape[1]), settle=0.01)
+    # Its Hessian's products in float32: the identity regularizer keeps the Hessian well
+    # conditioned, and a warm start (or the preconditioner built from it) need not be exact.
+    beta, _, hess, act = _newton_dense(
+        x, y, c, beta, x @ beta, np.eye(x.shape[1]), settle=0.01, hessian_dtype=np.float32
+    )
     active_docs = np.zeros(n_docs, dtype=bool)
     active_docs[pool[act[: pool.size]]] = True
     return beta, (hess, active_docs, act[pool.size :])
@@ -684,11 +688,15 @@ def _newton_dense(
     reg: np.ndarray,
     *,
     settle: float,
+    hessian_dtype: type[np.floating[Any]] = np.float64,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Finite Newton on a small dense problem (regularizer ``beta' reg beta / 2``) from ``beta``
     (outputs ``o``) until its active set settles: no more than ``settle`` times its size
     changes (at most 12 steps). The Hessian follows the active set by updates with the rows
-    that enter or leave it. Returns ``beta``, ``o``, the Hessian and the active set it holds."""
+    that enter or leave it; their products run in ``hessian_dtype`` (float32 halves their cost
+    where ``reg`` keeps the Hessian well conditioned) and accumulate in float64. Returns
+    ``beta``, ``o``, the Hessian and the active set it holds."""
+    xh = x.astype(hessian_dtype, copy=False)
     hess = reg.copy()
     prev = np.zeros(x.shape[0], dtype=bool)
     for _ in range(12):
@@ -699,10 +707,12 @@ def _newton_dense(
         if n_changed == 0 or (prev.any() and n_changed <= settle * n_act):
             break
         if n_changed < n_act:  # rows entering add to the Hessian, rows leaving subtract
-            xc = x[changed]
-            hess += (xc.T * np.where(act[changed], 2.0, -2.0) * c[changed]) @ xc
+            xc = xh[changed]
+            weight = np.where(act[changed], 2.0, -2.0) * c[changed]
+            hess += (xc.T * weight.astype(hessian_dtype)) @ xc
         else:
-            hess = reg + 2.0 * (x[act].T * c[act]) @ x[act]
+            xa = xh[act]
+            hess = reg + (xa.T * (2.0 * c[act]).astype(hessian_dtype)) @ xa
         prev = act
         grad = reg @ beta + x.T @ (2.0 * c * (o - y) * act)
         try:
