@@ -602,13 +602,16 @@ class SVMIndex:
             keep = np.ones(len(snap.ids), dtype=bool)
             keep[list(exclude)] = False
             return np.flatnonzero(keep)
+        rows: Iterable[int] | np.ndarray
         if ids is None:
-            rows: Iterable[int] = range(len(snap.ids))
+            rows = range(len(snap.ids))
         else:
             if isinstance(ids, str):
                 msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
                 raise TypeError(msg)
-            rows = _rows_of(snap.row_of, list(ids)).tolist()
+            rows = _rows_of(snap.row_of, list(ids))
+        if where is not None and isinstance(rows, np.ndarray):
+            rows = rows.tolist()  # the filters below index Python lists row by row
         if isinstance(where, Mapping):  # required values: one cached column per key
             for key, value in where.items():
                 column = _metadata_column(snap, key)
@@ -616,7 +619,7 @@ class SVMIndex:
         elif where is not None:
             predicate = _as_predicate(where)
             rows = [r for r in rows if predicate(MappingProxyType(snap.metadatas[r]))]
-        out = np.fromiter(rows, dtype=np.int64)
+        out = rows if isinstance(rows, np.ndarray) else np.fromiter(rows, dtype=np.int64)
         if exclude:
             out = out[~np.isin(out, np.fromiter(exclude, dtype=np.int64))]
         return out

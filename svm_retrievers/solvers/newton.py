@@ -570,18 +570,12 @@ def _prepare(
 def _select(s: _State, warm: np.ndarray) -> None:
     """The first working set: the documents the warm start (outputs ``warm``) ranks highest, a
     few times as many as it puts inside the margin (the optimum's margin holds more)."""
-    open_rows = s.n_rows
+    inside = warm > -1.0
     if s.blocked is not None:
-        warm = np.where(s.blocked, -np.inf, warm)
-        open_rows -= int(np.count_nonzero(s.blocked))
-    size = min(open_rows, max(_MIN_WORKING, int(_WORKING_FACTOR * np.count_nonzero(warm > -1.0))))
+        inside &= ~s.blocked
+    size = max(_MIN_WORKING, int(_WORKING_FACTOR * np.count_nonzero(inside)))
     s.in_work = np.zeros(s.n_rows, dtype=bool)
-    if size >= open_rows:
-        s.in_work[:] = True
-        if s.blocked is not None:
-            s.in_work &= ~s.blocked
-    else:
-        s.in_work[np.argpartition(-warm, size - 1)[:size]] = True
+    s.in_work[_top(warm, size, s.blocked)] = True
     s.estimate = warm
 
 
