@@ -47,17 +47,28 @@ def fuse(
     raise ValueError(msg)
 
 
+def top_positions(values: np.ndarray, size: int) -> np.ndarray:
+    """Positions of the ``size`` largest ``values`` in increasing order (all if fewer); of
+    the values tied with the smallest one kept, the lowest positions.
+
+    One ``np.partition`` for the threshold, then a comparison: ties are resolved by position
+    without sorting the selection.
+    """
+    n = values.shape[0]
+    if size >= n:
+        return np.arange(n)
+    if size <= 0:
+        return np.zeros(0, dtype=np.intp)
+    kth = np.partition(values, n - size)[n - size]
+    keep = values > kth
+    tied = np.flatnonzero(values == kth)
+    keep[tied[: size - int(np.count_nonzero(keep))]] = True
+    return np.flatnonzero(keep)
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the ``k`` highest scores, best first; ties keep the lower position first."""
     scores = np.asarray(scores, dtype=np.float64)
-    n = scores.shape[0]
-    k = min(k, n)
-    if k < n:
-        part = np.argpartition(-scores, k - 1)[:k]
-        # Gather every position tied with the k-th score so that ties resolve by position.
-        kth = scores[part].min()
-        part = np.flatnonzero(scores >= kth)
-    else:
-        part = np.arange(n)
+    part = top_positions(scores, k)
     order = np.lexsort((part, -scores[part]))
-    return part[order][:k]
+    return part[order]

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.svm import LinearSVC
 
 from svm_retrievers import SVMIndex
-from svm_retrievers.scoring import fuse
+from svm_retrievers.scoring import fuse, top_k, top_positions
 
 MODES = ("svm", "knn", "hybrid")
 SETTINGS = settings(
@@ -248,3 +248,18 @@ def test_stored_positives_and_negatives_are_never_returned(data, draw, mode):
     assert not returned & set(positives) and not returned & set(negatives)
     assert len(hits) == n - len(chosen)
     assert all(np.isfinite([h.knn_score, h.svm_score, h.hybrid_score]).all() for h in hits)
+
+
+@given(
+    st.lists(st.sampled_from([-np.inf, -2.0, -1.0, -0.5, 0.0, 0.5, 3.0]), max_size=60)
+    | st.lists(st.floats(-1e6, 1e6), max_size=60),
+    st.integers(0, 70),
+)
+def test_top_positions_and_top_k_match_a_stable_sort(values, size):
+    # Heavy ties (few distinct values) are where a partition-based selection can go wrong.
+    x = np.asarray(values, dtype=np.float64)
+    order = np.argsort(-x, kind="stable")  # best first, ties by lower position
+    expected = order[:size]
+    assert top_positions(x, size).tolist() == sorted(expected.tolist())
+    if size >= 1:
+        assert top_k(x, size).tolist() == expected.tolist()

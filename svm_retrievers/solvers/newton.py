@@ -24,11 +24,12 @@ It solves the same problem as :func:`~svm_retrievers.solvers.liblinear.solve_lib
    document violates, the working-set optimum is the optimum of the whole problem (documents
    outside the margin contribute neither loss nor gradient).
 
-Stopping rule: the active set is unchanged by the last step and the gradient of the working-set
-objective (which equals the full objective's gradient after a clean check pass) has norm at most
-``tol * max(1, |w|)`` -- a bound on the decision-value error of the same order as liblinear's
-dual criterion at the same ``tol`` (floored, for float32 storage, at the float32 rounding of the
-products). ``max_iter`` caps the Newton steps. Products with the stored matrix run in its dtype
+Stopping rule: the gradient of the working-set objective (which equals the full objective's
+gradient after a clean check pass) has norm at most ``tol * max(1, |w|)`` (floored, for float32
+storage, at the float32 rounding of the products). The objective is 1-strongly convex and
+continuously differentiable, so ``|w - w*|`` is at most that norm whether or not the last step
+changed the active set: a bound on the decision-value error of the same order as liblinear's
+dual criterion at the same ``tol``. ``max_iter`` caps the Newton steps. Products with the stored matrix run in its dtype
 and only ``N``-vectors are upcast; nothing larger than the working set (a few thousand rows) is
 copied. ``problem.rows`` selecting at least half the matrix (in increasing order) are solved
 in place: the other rows are blocked from the working set and the check, and the matrix is
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from ..scoring import top_positions
 from .base import SVMProblem, SVMSolution
 
 _CACHE_KEY = "newton.subspace"
@@ -652,9 +654,7 @@ def _top(values: np.ndarray, size: int, blocked: np.ndarray | None = None) -> np
     if blocked is not None:
         values = np.where(blocked, -np.inf, values)
         size = min(size, values.shape[0] - int(np.count_nonzero(blocked)))
-    if size >= values.shape[0]:
-        return np.arange(values.shape[0])
-    return np.sort(np.argpartition(-values, size - 1)[:size])
+    return top_positions(values, size)
 
 
 def _augment(x: np.ndarray) -> np.ndarray:
@@ -749,7 +749,7 @@ def _newton(s: _State) -> None:
         gnorm = float(np.linalg.norm(grad))
         floor = 8.0 * eps * (float(np.abs(alpha).sum()) + float(np.linalg.norm(w)))
         target = max(p.tol * max(1.0, float(np.linalg.norm(w))), floor)
-        if settled and gnorm <= target:
+        if gnorm <= target:  # strongly convex: |w - w*| <= gnorm, active set settled or not
             s.converged = True
             break
         if s.n_iter >= p.max_iter:

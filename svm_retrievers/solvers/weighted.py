@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..scoring import top_positions
+
 
 @dataclass(frozen=True)
 class WeightedSolution:
@@ -74,7 +76,7 @@ def solve_weighted(
         # Warm start from the rows nearest the positives (where the margin lies), so that
         # no Newton step over the whole matrix has every row inside the margin.
         closeness = neg @ pos.mean(axis=0).astype(neg.dtype, copy=False)
-        near_rows = np.sort(np.argpartition(-closeness, n_near)[:n_near])
+        near_rows = top_positions(closeness, n_near)
         first = solve_weighted(
             pos, neg[near_rows], c_pos=c_pos, c_neg=c_neg, C=C, tol=tol, max_iter=max_iter
         )

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..calibration import corpus_mean
 from ..index import SVMIndex, _as_predicate
+from ..scoring import top_positions
 from ..validation import check_k, check_vector
 from .base import Candidates
 
@@ -53,10 +54,7 @@ class InMemorySource:
         rows = self._rows(where)
         sub = matrix if rows is None else matrix[rows]
         cos = (sub @ query.astype(matrix.dtype)).astype(np.float64)
-        if m < cos.size:
-            part = np.argpartition(-cos, m - 1)[:m]
-        else:
-            part = np.arange(cos.size)
+        part = top_positions(cos, m)
         order = part[np.lexsort((part, -cos[part]))]
         picked = order if rows is None else rows[order]
         ids = self.index.ids
