@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import copy
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -241,12 +243,15 @@ class SVMRetriever(BaseRetriever):
         verbose: bool = False,
         score_threshold: float | None = None,
     ) -> None:
+        # The stored nodes by id. Never changed in place: a write replaces the whole dict
+        # (under ``_write_lock``, which serializes writes), so a reader holding one dict sees
+        # one node set while other threads insert and delete.
         self._nodes: dict[str, BaseNode] | None = None
-        # The ids passing the last filters used, keyed by (node-set version, filters as JSON):
+        self._write_lock = threading.Lock()
+        # The ids passing the last filters used, for one node dict and the filters as JSON:
         # evaluating LlamaIndex's filter function on every stored node costs ~4 us per node,
-        # more than the search itself at 100k nodes. Inserts and deletes bump the version.
-        self._nodes_version = 0
-        self._passing: tuple[tuple[int, str], list[str]] | None = None
+        # more than the search itself at 100k nodes.
+        self._passing: tuple[dict[str, BaseNode], str, list[str]] | None = None
         if isinstance(index, CandidateSearcher):
             if nodes is not None:
                 msg = "nodes must be left out for a searcher: its nodes live in the database"
@@ -468,20 +473,24 @@ class SVMRetriever(BaseRetriever):
                 texts=[_node_text(n) for n in stored] if text_field else None,
                 metadatas=[node_to_metadata_dict(n, flat_metadata=False) for n in stored],
             )
-        nodes_by_id = self._in_memory_nodes("insert_nodes")
-        clash = [i for i in ids if i in self._index]
-        if clash:
-            msg = f"node ids already in the index: {clash[:5]!r}"
-            raise ValueError(msg)
-        added = self._index.add(  # first: if the index refuses them, nothing changes here
-            vectors,
-            ids,
-            texts=[_node_text(n) for n in stored],
-            metadatas=[n.metadata for n in stored],
-        )
-        nodes_by_id.update(zip(ids, stored, strict=True))
-        self._nodes_version += 1
-        return added
+        with self._write_lock:
+            nodes_by_id = self._in_memory_nodes("insert_nodes")
+            clash = [i for i in ids if i in self._index]
+            if clash:
+                msg = f"node ids already in the index: {clash[:5]!r}"
+                raise ValueError(msg)
+            # The nodes first, then the index: a search never finds an id it has no node for.
+            self._nodes = {**nodes_by_id, **dict(zip(ids, stored, strict=True))}
+            try:
+                return self._index.add(
+                    vectors,
+                    ids,
+                    texts=[_node_text(n) for n in stored],
+                    metadatas=[n.metadata for n in stored],
+                )
+            except BaseException:
+                self._nodes = nodes_by_id  # the index refused them: nothing changes
+                raise
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         """Delete the nodes with these ids (Milvus skips unknown ids)."""
@@ -489,11 +498,11 @@ class SVMRetriever(BaseRetriever):
             msg = "node_ids must be a list of ids, got a single str; wrap it as [node_id]"
             raise TypeError(msg)
         ids = list(node_ids)
-        self._index.delete(ids)
-        if self._nodes is not None:
-            for node_id in ids:
-                self._nodes.pop(node_id, None)
-            self._nodes_version += 1
+        with self._write_lock:
+            self._index.delete(ids)  # the index first, then the nodes (see insert_nodes)
+            if self._nodes is not None:
+                gone = set(ids)
+                self._nodes = {i: n for i, n in self._nodes.items() if i not in gone}
 
     # ------------------------------------------------------------------ retrieval
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -507,6 +516,7 @@ class SVMRetriever(BaseRetriever):
     def _search(self, query: np.ndarray) -> list[NodeWithScore]:
         k = check_k(self.similarity_top_k, "similarity_top_k")
         mode = check_mode(self.mode)
+        hits: list[Hit] | None
         if isinstance(self._index, CandidateSearcher):
             hits = self._index.search(
                 query,
@@ -516,14 +526,35 @@ class SVMRetriever(BaseRetriever):
                 score_threshold=self.score_threshold,
             )
             return [_scored_node(_node_from_hit(h), h) for h in hits]
-        nodes = self._in_memory_nodes("search")
-        ids = self._filtered_ids(nodes)
-        if ids is not None and not ids:
-            return []  # as SimpleVectorStore: nothing passes the filters
-        hits = self._index.search(
-            query, k=k, mode=mode, ids=ids, score_threshold=self.score_threshold
-        )
-        return [_scored_node(nodes[h.id], h) for h in hits]
+        # Writes replace the node dict before the index's snapshot on insert and after it on
+        # delete, so every hit has a node in the dict read before the search (deleted since)
+        # or in the one read after it (inserted since). A filter's ids, read from the dict
+        # before the search, may name a node whose write is in flight (an id the index does
+        # not hold, a KeyError): the search then waits for that write and runs again; its
+        # last try holds the write lock.
+        for attempt in range(3):
+            last = attempt == 2
+            with self._write_lock if last else contextlib.nullcontext():
+                before = self._in_memory_nodes("search")
+                ids = self._filtered_ids(before)
+                if ids is not None and not ids:
+                    return []  # as SimpleVectorStore: nothing passes the filters
+                try:
+                    hits = self._index.search(
+                        query, k=k, mode=mode, ids=ids, score_threshold=self.score_threshold
+                    )
+                except KeyError:
+                    if last:
+                        raise
+                    hits = None
+                after = self._in_memory_nodes("search")
+                if hits is not None and all(h.id in before or h.id in after for h in hits):
+                    found = [after[h.id] if h.id in after else before[h.id] for h in hits]
+                    return [_scored_node(n, h) for n, h in zip(found, hits, strict=True)]
+            with self._write_lock:  # wait for the write in flight
+                pass
+        msg = "the index and the retriever's nodes disagree: was the index written directly?"
+        raise RuntimeError(msg)
 
     def _filtered_ids(self, nodes: dict[str, BaseNode]) -> list[str] | None:
         """The ids of the stored nodes passing ``self.filters`` (None: no filters), computed
@@ -533,15 +564,15 @@ class SVMRetriever(BaseRetriever):
         are added); delete the node and insert the edited one."""
         if self.filters is None or not self.filters.filters:
             return None
-        key = (self._nodes_version, self.filters.model_dump_json())
+        key = self.filters.model_dump_json()
         memo = self._passing
-        if memo is not None and memo[0] == key:
-            return memo[1]
+        if memo is not None and memo[0] is nodes and memo[1] == key:
+            return memo[2]
         passes = build_metadata_filter_fn(
             lambda node_id: _filter_view(nodes[node_id]), self.filters
         )
         ids = [node_id for node_id in nodes if passes(node_id)]
-        self._passing = (key, ids)
+        self._passing = (nodes, key, ids)
         return ids
 
     # ------------------------------------------------------------------ persistence
@@ -556,6 +587,10 @@ class SVMRetriever(BaseRetriever):
         Milvus-backed retriever has nothing to persist (its nodes live in Milvus): this
         raises ``TypeError``; build it again with :meth:`from_milvus`.
         """
+        with self._write_lock:  # the nodes and the index saved must be one state
+            self._persist(path)
+
+    def _persist(self, path: str | Path) -> None:
         nodes = self._in_memory_nodes(
             "persist()", "; build it again with SVMRetriever.from_milvus(...) instead"
         )

@@ -402,3 +402,76 @@ def test_racing_first_adds_of_different_dimensions_fail_clearly():
     assert len(errors) == 1
     assert "index has dimension" in str(errors[0]), errors[0]
     assert index.vectors.shape == (2, index.dim) and len(index) == 2
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "filtered"])
+def test_llama_index_retrieve_during_insert_and_delete_nodes(filtered, tmp_path):
+    """The LlamaIndex adapter keeps nodes beside the core: its retrieves must stay whole and
+    correct while other threads insert and delete nodes (and persist the retriever)."""
+    pytest.importorskip("llama_index.core")
+    li = pytest.importorskip("svm_retrievers.llama_index")
+    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.core.schema import TextNode
+    from llama_index.core.vector_stores import MetadataFilter, MetadataFilters
+
+    corpus = _Corpus(seed=5)
+
+    def node(doc_id: str, batch: int) -> TextNode:
+        vec = [float(x) for x in corpus.unit[doc_id]]
+        meta = {"batch": batch, "kind": "doc"}
+        return TextNode(id_=doc_id, text=f"text of {doc_id}", embedding=vec, metadata=meta)
+
+    base = [node(i, -1) for i in corpus.base_ids]
+    filters = MetadataFilters(filters=[MetadataFilter(key="kind", value="doc")])
+    retriever = li.SVMRetriever.from_defaults(
+        nodes=base,
+        embed_model=MockEmbedding(embed_dim=DIM),
+        similarity_top_k=BASE + BATCH * len(corpus.batches),
+        filters=filters if filtered else None,
+    )
+    writer_lock = threading.Lock()
+    rng = np.random.default_rng(1)
+    checked = [0]
+
+    def write() -> None:
+        b = int(rng.integers(len(corpus.batches)))
+        ids, _ = corpus.batches[b]
+        with writer_lock:
+            if ids[0] in retriever.index:
+                retriever.delete_nodes(ids)
+            else:
+                retriever.insert_nodes([node(i, b) for i in ids])
+        time.sleep(0.002)  # a writer in a tight loop would hold the GIL and starve readers
+
+    def read() -> None:
+        found = retriever.retrieve("anything")
+        ids = [n.node.node_id for n in found]
+        corpus.check_whole(ids)
+        for n in found:
+            assert n.node.get_content() == f"text of {n.node.node_id}"
+            assert n.node.metadata["batch"] == (
+                -1 if n.node.node_id.startswith("base") else int(n.node.node_id[1:].split("-")[0])
+            )
+        checked[0] += 1
+
+    def listing() -> None:
+        nodes = retriever.nodes
+        corpus.check_whole([n.node_id for n in nodes])
+
+    saves = [0]
+
+    def persist() -> None:
+        path = tmp_path / f"save-{saves[0] % 3}"
+        saves[0] += 1
+        retriever.persist(path)
+        loaded = li.SVMRetriever.from_persist_dir(path, embed_model=MockEmbedding(embed_dim=DIM))
+        ids = [n.node_id for n in loaded.nodes]
+        corpus.check_whole(ids)
+        assert ids == loaded.index.ids, "saved nodes and saved index disagree"
+
+    errors = _run_threads(
+        [write, read, read, listing, persist],
+        seconds=2.0,
+        until=lambda: checked[0] >= 50 and saves[0] >= 3,
+    )
+    assert not errors, errors[0]
