@@ -29,7 +29,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -357,6 +357,18 @@ def _read_checked(root: Path, name: str, files: dict[str, Any]) -> bytes:
     return data
 
 
+def _check_header_text(fh: BinaryIO, major: int) -> None:
+    """Refuse a .npy header holding a backslash before numpy parses it (``np.save`` never
+    writes one): Python's parser would warn about its escape sequences on the user's stderr
+    before failing. Leaves ``fh`` where it was."""
+    start = fh.tell()
+    size = fh.read(2 if major == 1 else 4)
+    text = fh.read(int.from_bytes(size, "little"))
+    fh.seek(start)
+    if b"\\" in text:
+        raise ValueError("its header holds a backslash")
+
+
 def _read_npy(
     root: Path,
     name: str,
@@ -369,6 +381,7 @@ def _read_npy(
     with open(path, "rb") as fh:
         try:
             major, _ = np.lib.format.read_magic(fh)
+            _check_header_text(fh, major)
             if major == 1:
                 header = np.lib.format.read_array_header_1_0(fh)
             elif major in (2, 3):

@@ -89,3 +89,4 @@ def test_bench_speed_and_summary_table_run(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert "| clustered | 2k x 64 |" in table and "| random | 2k x 64 |" in table
+    assert "| batch/4 ms per query (gain) |" in table.splitlines()[0]  # the batch run, not 32

@@ -291,3 +291,24 @@ def test_mutated_offline_embedder_state_loads_or_raises_a_documented_error(prist
         manifest["embedder"]["arrays"][key] = name
     _write_manifest(target, manifest, reseal=True)
     _load_documented(target)
+
+
+def test_npy_header_with_escapes_raises_without_python_warnings(pristine):
+    # A header damaged into holding a backslash ('\,' is an invalid escape sequence) must
+    # give IndexFormatError, not a DeprecationWarning/SyntaxWarning from Python's parser.
+    import warnings
+
+    target = _copy(pristine)
+    manifest = json.loads((target / MANIFEST).read_text())
+    name = manifest["vectors"]
+    raw = (target / name).read_bytes()
+    assert b"'<f4'" in raw[:128]
+    raw = raw.replace(b"'<f4'", b"'\\,4'", 1)  # inside a string; same length, still aligned
+    (target / name).write_bytes(raw)
+    manifest["files"][name] = {"sha256": _sha256(raw), "size": len(raw)}
+    _write_manifest(target, manifest, reseal=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(IndexFormatError):
+            SVMIndex.load(target)
+    assert not [w for w in caught if issubclass(w.category, (DeprecationWarning, SyntaxWarning))]
