@@ -29,13 +29,13 @@ gradient after a clean check pass) has norm at most ``tol * max(1, |w|)`` (floor
 storage, at the float32 rounding of the products). The objective is 1-strongly convex and
 continuously differentiable, so ``|w - w*|`` is at most that norm whether or not the last step
 changed the active set: a bound on the decision-value error of the same order as liblinear's
-dual criterion at the same ``tol``. ``max_iter`` caps the Newton steps. Products with the stored matrix run in its dtype
-and only ``N``-vectors are upcast; nothing larger than the working set (a few thousand rows) is
-copied. ``problem.rows`` selecting at least half the matrix (in increasing order) are solved
-in place: the other rows are blocked from the working set and the check, and the matrix is
-not gathered; fewer rows are gathered. Without a persistent ``problem.cache`` (a dict kept
-between calls), the per-corpus quantities are recomputed on every call: pass the same dict for
-the same matrix.
+dual criterion at the same ``tol``. ``max_iter`` caps the Newton steps. Products with the
+stored matrix run in its dtype and only ``N``-vectors are upcast; nothing larger than the
+working set (a few thousand rows) is copied. ``problem.rows`` selecting at least half the
+matrix (in increasing order) are solved in place: the other rows are blocked from the working
+set and the check, and the matrix is not gathered; fewer rows are gathered. Without a
+persistent ``problem.cache`` (a dict kept between calls), the per-corpus quantities are
+recomputed on every call: pass the same dict for the same matrix.
 """
 
 from __future__ import annotations
