@@ -659,11 +659,11 @@ class SVMIndex:
             return [self._score(snap, req, p) for req in reqs]
         cand, in_place = _candidates(snap, rows, p)
         queries = np.stack([r.query for r in reqs], axis=1).astype(matrix.dtype)
-        knn_all = (cand @ queries).astype(np.float64)
+        # A contiguous row per query (a column of the product would be read whole per query).
+        knn_all = (cand @ queries).T.astype(np.float64, order="C")
         if in_place:
-            knn_all = knn_all[rows]
-        knns = [np.ascontiguousarray(knn_all[:, j]) for j in range(len(reqs))]
-        del knn_all
+            knn_all = knn_all[:, rows]
+        knns = list(knn_all)
         subset = None if in_place else self._subset_cache(snap, rows, p)
         built = [
             self._problem(snap, req, p, knn, cand, subset)

@@ -112,9 +112,12 @@ class _Coords:
         r = cached.shape[1]
         own = [c.t @ v[r:-1] for c, v in zip(coords, vs, strict=True)]
         cols = [v[:r] - c.g @ vp for c, v, vp in zip(coords, vs, own, strict=True)]
-        base = (cached @ np.stack(cols, axis=1).astype(cached.dtype)).astype(np.float64)
+        # One row per problem, contiguous: reading a column of an (N, 32) array per problem
+        # would read the whole array each time.
+        product = cached @ np.stack(cols, axis=1).astype(cached.dtype)
+        base = product.T.astype(np.float64, order="C")
         return [
-            base[:, j] + c.pos_scores @ vp + v[-1]
+            base[j] + c.pos_scores @ vp + v[-1]
             for j, (c, v, vp) in enumerate(zip(coords, vs, own, strict=True))
         ]
 
@@ -315,9 +318,9 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
             _newton(s)
         # One pass over the matrix for every unfinished problem at once.
         coefs = np.stack([s.w[:-1] for s in active], axis=1).astype(matrix.dtype)
-        scores = (negatives @ coefs).astype(np.float64)
+        scores = (negatives @ coefs).T.astype(np.float64, order="C")  # a row per problem
         for j, s in enumerate(active):
-            _check(s, scores[:, j] + s.w[-1])
+            _check(s, scores[j] + s.w[-1])
     return [
         SVMSolution(
             coef=s.w[:-1].copy(),
