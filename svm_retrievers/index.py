@@ -5,15 +5,15 @@ from __future__ import annotations
 import copy
 import operator
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from . import solvers
+from ._locks import CopyableLock
 from .calibration import corpus_mean, relevance
 from .params import ScoringParams
 from .scoring import fuse, top_k
@@ -135,7 +135,7 @@ class SVMIndex:
             msg = f"dim must be a positive integer or None, got {dim!r}"
             raise ValueError(msg)
         self._dim = dim
-        self._write_lock = threading.Lock()
+        self._write_lock = CopyableLock()
         self._snap = _Snapshot(
             vectors=np.zeros((0, dim or 0), dtype=self._dtype),
             ids=(),
@@ -147,6 +147,17 @@ class SVMIndex:
         """An optional embedder saved and loaded with the index (see ``svm_retrievers.embeddings``)."""
         self.extra: dict[str, Any] = {}
         """The JSON ``extra`` read by :meth:`load` (what the last :meth:`save` was given)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state that ``copy.deepcopy`` and ``pickle`` copy: one snapshot, whose cache
+        (which searches add to) is copied shallowly first; the copy gets a lock of its own."""
+        state = self.__dict__.copy()
+        snap = state["_snap"]
+        cache = dict(snap.cache)
+        if isinstance(cache.get(_COLUMNS_KEY), dict):
+            cache[_COLUMNS_KEY] = dict(cache[_COLUMNS_KEY])
+        state["_snap"] = replace(snap, cache=cache)
+        return state
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -14,7 +14,6 @@ import asyncio
 import copy
 import dataclasses
 import os
-import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -30,6 +29,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever, RetrieverLike
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
+from ._locks import CopyableLock
 from .index import Hit, SVMIndex, Where
 from .params import DEFAULT_MODE, ScoringParams
 from .sources.searcher import CandidateSearcher
@@ -734,7 +734,7 @@ class SVMReranker(BaseDocumentCompressor):
     score_threshold: float | None = None
 
     _background_vectors: np.ndarray | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _lock: CopyableLock = PrivateAttr(default_factory=CopyableLock)
 
     @field_validator("top_n", "batch_size", mode="before")
     @classmethod

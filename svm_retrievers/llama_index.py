@@ -13,7 +13,6 @@ import asyncio
 import collections
 import contextlib
 import copy
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -50,6 +49,7 @@ from llama_index.core.vector_stores.utils import (
     node_to_metadata_dict,
 )
 
+from ._locks import CopyableLock
 from .index import Hit, SVMIndex
 from .params import DEFAULT_MODE, ScoringParams
 from .sources.searcher import CandidateSearcher
@@ -247,7 +247,7 @@ class SVMRetriever(BaseRetriever):
         # (under ``_write_lock``, which serializes writes), so a reader holding one dict sees
         # one node set while other threads insert and delete.
         self._nodes: dict[str, BaseNode] | None = None
-        self._write_lock = threading.Lock()
+        self._write_lock = CopyableLock()
         # The ids passing the last filters used, for one node dict and the filters as JSON:
         # evaluating LlamaIndex's filter function on every stored node costs ~4 us per node,
         # more than the search itself at 100k nodes.
@@ -274,6 +274,28 @@ class SVMRetriever(BaseRetriever):
         self.filters = filters
         self.score_threshold = score_threshold
         super().__init__(callback_manager=callback_manager, object_map=object_map, verbose=verbose)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state that ``copy.deepcopy`` and ``pickle`` copy: the nodes and the index as of
+        one write (a write in flight is waited for); the copy gets a lock of its own."""
+        with self._write_lock:
+            state = self.__dict__.copy()
+            if isinstance(self._index, SVMIndex):
+                state["_index"] = copy.copy(self._index)  # pins the index's current snapshot
+        return state
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SVMRetriever:
+        """A deep copy (see :meth:`__getstate__`) that shares the callback managers: they
+        observe rather than hold state (LlamaIndex shares one through ``Settings``), and
+        every retrieve changes them, so copying them would race with retrieves."""
+        managers = (self.callback_manager, getattr(self._embed_model, "callback_manager", None))
+        for manager in managers:
+            if manager is not None:
+                memo[id(manager)] = manager
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__getstate__(), memo))
+        return new
 
     # ------------------------------------------------------------------ construction
     @classmethod

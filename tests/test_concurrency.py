@@ -10,6 +10,7 @@ must equal those of a fresh index built from exactly the documents that search s
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 import time
 from collections import defaultdict
@@ -407,7 +408,8 @@ def test_racing_first_adds_of_different_dimensions_fail_clearly():
 @pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "filtered"])
 def test_llama_index_retrieve_during_insert_and_delete_nodes(filtered, tmp_path):
     """The LlamaIndex adapter keeps nodes beside the core: its retrieves must stay whole and
-    correct while other threads insert and delete nodes (and persist the retriever)."""
+    correct while other threads insert and delete nodes (and persist and deep-copy the
+    retriever)."""
     pytest.importorskip("llama_index.core")
     li = pytest.importorskip("svm_retrievers.llama_index")
     from llama_index.core.embeddings import MockEmbedding
@@ -469,9 +471,18 @@ def test_llama_index_retrieve_during_insert_and_delete_nodes(filtered, tmp_path)
         corpus.check_whole(ids)
         assert ids == loaded.index.ids, "saved nodes and saved index disagree"
 
+    copies = [0]
+
+    def clone() -> None:
+        twin = copy.deepcopy(retriever)
+        copies[0] += 1
+        ids = [n.node_id for n in twin.nodes]
+        corpus.check_whole(ids)
+        assert ids == list(twin.index.ids), "copied nodes and copied index disagree"
+
     errors = _run_threads(
-        [write, read, read, listing, persist],
+        [write, read, read, listing, persist, clone],
         seconds=2.0,
-        until=lambda: checked[0] >= 50 and saves[0] >= 3,
+        until=lambda: checked[0] >= 50 and saves[0] >= 3 and copies[0] >= 20,
     )
     assert not errors, errors[0]

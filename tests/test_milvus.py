@@ -147,3 +147,13 @@ def test_milvus_bad_input(milvus_uri, searcher):
         searcher.add(VECTORS[:1], ["x"], metadatas=[{"vector": 1}])
     with pytest.raises(ValueError, match="where keys"):
         searcher.search(QUERIES[0], k=3, where={"a b": 1})
+
+
+def test_milvus_objects_refuse_copies_clearly(searcher):
+    import copy
+    import pickle
+
+    for clone in (copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="client connection"):
+            clone(searcher)
+    assert searcher.search(QUERIES[0], k=3)  # the original still works

@@ -120,6 +120,13 @@ class MilvusSource:
         elif dim is not None:
             self._create(check_k(dim, "dim"))
 
+    def __getstate__(self) -> dict[str, Any]:
+        msg = (
+            "a MilvusSource holds a client connection and cannot be copied or pickled:"
+            " open another over the same collection (MilvusSource(uri, collection_name))"
+        )
+        raise TypeError(msg)
+
     # ------------------------------------------------------------------ schema
     def _read_schema(self) -> None:
         info = self.client.describe_collection(self.collection_name)
