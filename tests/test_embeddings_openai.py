@@ -76,6 +76,22 @@ def test_async_works_across_event_loops(live: OpenAICompatibleServer) -> None:
     assert len(live.requests) == 3
 
 
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copies_open_their_own_clients(live: OpenAICompatibleServer, how: str) -> None:
+    """A copy (e.g. pickled into a worker process) keeps the settings, not the clients."""
+    import asyncio
+    import copy
+    import pickle
+
+    emb = make(live, dimensions=8)
+    first = emb.embed_query("alpha beta")  # the original's client exists now
+    twin = copy.deepcopy(emb) if how == "deepcopy" else pickle.loads(pickle.dumps(emb))
+    assert twin.embed_query("alpha beta") == first
+    assert asyncio.run(twin.aembed_query("alpha beta")) == first
+    assert twin.client is not emb.client and twin.dim == 8
+    assert [r["dimensions"] for r in live.requests] == [8, 8, 8]
+
+
 def test_lists_of_python_floats(live: OpenAICompatibleServer) -> None:
     emb = make(live)
     docs = emb.embed_documents(TEXTS)

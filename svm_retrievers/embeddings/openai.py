@@ -100,6 +100,20 @@ class OpenAIEmbedder:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"OpenAIEmbedder(model={self.model!r}, dimensions={self.dimensions}{where})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What copies and pickles keep: the settings and the known dimension, not the
+        clients (a copy, e.g. in a worker process, opens its own on first use)."""
+        state = self.__dict__.copy()
+        for name in ("_lock", "_client", "_async_clients"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._client = None
+        self._async_clients = weakref.WeakKeyDictionary()
+
     @property
     def dim(self) -> int | None:
         """The vector dimension: ``dimensions`` if given, else known after the first response."""
