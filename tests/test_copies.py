@@ -55,12 +55,17 @@ def _roundtrips():
 def test_index_copies_answer_alike_and_change_alone(how, clone):
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((60, 16)).astype(np.float32)
-    index = SVMIndex.from_embeddings(vectors, texts=[f"t{i}" for i in range(60)])
-    index.search(vectors[0], k=3)  # the solver's per-corpus cache is filled
+    metadatas = [{"group": i % 3, "tags": [i % 2]} for i in range(60)]
+    index = SVMIndex.from_embeddings(
+        vectors, texts=[f"t{i}" for i in range(60)], metadatas=metadatas
+    )
+    index.search(vectors[0], k=3, where={"group": 1})  # the per-corpus caches are filled
     twin = clone(index)
     query = rng.standard_normal(16)
     for mode in ("svm", "knn", "hybrid"):
         assert twin.search(query, k=5, mode=mode) == index.search(query, k=5, mode=mode)
+    for where in ({"group": 1}, {"tags": [0]}):
+        assert twin.search(query, k=5, where=where) == index.search(query, k=5, where=where)
     twin.add(rng.standard_normal((4, 16)), ids=["new0", "new1", "new2", "new3"])
     twin.delete(["0", "1"])
     assert len(twin) == 62 and len(index) == 60
