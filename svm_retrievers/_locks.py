@@ -25,10 +25,6 @@ class CopyableLock:
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
 
-    def locked(self) -> bool:
-        """Whether some thread holds the lock."""
-        return self._lock.locked()
-
     def __deepcopy__(self, memo: dict[int, Any]) -> CopyableLock:
         return CopyableLock()
 

@@ -70,7 +70,7 @@ def test_index_copies_answer_alike_and_change_alone(how, clone):
     twin.delete(["0", "1"])
     assert len(twin) == 62 and len(index) == 60
     assert "new0" in twin and "new0" not in index and "0" in index
-    # Both stay writable: neither holds the other's lock.
+    # Nor do writes to the original reach the copy.
     index.add(rng.standard_normal((1, 16)), ids=["other"])
     assert "other" in index and "other" not in twin
 
