@@ -9,7 +9,7 @@ import numpy as np
 
 from ..calibration import corpus_mean
 from ..index import SVMIndex, _as_predicate
-from ..scoring import top_positions
+from ..scoring import top_k
 from ..validation import check_k, check_vector
 from .base import Candidates
 
@@ -54,8 +54,7 @@ class InMemorySource:
         rows = self._rows(where)
         sub = matrix if rows is None else matrix[rows]
         cos = (sub @ query.astype(matrix.dtype)).astype(np.float64)
-        part = top_positions(cos, m)
-        order = part[np.lexsort((part, -cos[part]))]
+        order = top_k(cos, m)
         picked = order if rows is None else rows[order]
         ids = self.index.ids
         picked_ids = [ids[r] for r in picked]
