@@ -14,6 +14,7 @@ import numpy as np
 
 from . import solvers
 from ._locks import CopyableLock
+from ._products import row_products
 from .calibration import corpus_mean, relevance
 from .params import ScoringParams
 from .scoring import fuse, top_k
@@ -669,9 +670,8 @@ class SVMIndex:
         ):
             return [self._score(snap, req, p) for req in reqs]
         cand, in_place = _candidates(snap, rows, p)
-        queries = np.stack([r.query for r in reqs], axis=1).astype(matrix.dtype)
         # A contiguous row per query (a column of the product would be read whole per query).
-        knn_all = (cand @ queries).T.astype(np.float64, order="C")
+        knn_all = row_products(cand, np.stack([r.query for r in reqs]))
         if in_place:
             knn_all = knn_all[:, rows]
         knns = list(knn_all)

@@ -90,3 +90,21 @@ def test_bench_speed_and_summary_table_run(tmp_path: Path) -> None:
     ).stdout
     assert "| clustered | 2k x 64 |" in table and "| random | 2k x 64 |" in table
     assert "| batch/4 ms per query (gain) |" in table.splitlines()[0]  # the batch run, not 32
+
+
+def test_bench_products_runs_and_agrees(tmp_path: Path) -> None:
+    # 1500 rows: three blocks, the last one short.
+    data = _run(
+        "bench_products.py",
+        "--sizes",
+        "1500x64",
+        "--vectors",
+        "1,2,8",
+        "--repeats",
+        "1",
+        out=tmp_path / "p.json",
+    )
+    assert [row["vectors"] for row in data["rows"]] == [1, 2, 8]
+    for row in data["rows"]:
+        assert row["max_abs_diff"] < 1e-4, row
+        assert row["one_product_ms"] >= 0 and row["by_blocks_ms"] >= 0

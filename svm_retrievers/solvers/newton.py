@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from .._products import row_products
 from ..scoring import top_positions
 from .base import SVMProblem, SVMSolution
 
@@ -317,8 +318,7 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
         for s in active:
             _newton(s)
         # One pass over the matrix for every unfinished problem at once.
-        coefs = np.stack([s.w[:-1] for s in active], axis=1).astype(matrix.dtype)
-        scores = (negatives @ coefs).T.astype(np.float64, order="C")  # a row per problem
+        scores = row_products(negatives, np.stack([s.w[:-1] for s in active]))  # row per problem
         for j, s in enumerate(active):
             _check(s, scores[j] + s.w[-1])
     return [
@@ -532,10 +532,10 @@ def _prepare(
         pos_scores = np.zeros((n_rows, 1))
         pos_scores[slice(None) if rows is None else rows, 0] = knn
         if pos.shape[0] > 1:
-            more = (negatives @ pos[1:].T.astype(negatives.dtype)).astype(np.float64)
+            more = row_products(negatives, pos[1:]).T
             pos_scores = np.concatenate([pos_scores, more], axis=1)
     else:
-        pos_scores = (negatives @ pos.T.astype(negatives.dtype)).astype(np.float64)
+        pos_scores = np.ascontiguousarray(row_products(negatives, pos).T)
     # The basis: the corpus directions, then the positives' residual (orthonormalized).
     corpus = sub.directions
     g = corpus.T @ pos.T
