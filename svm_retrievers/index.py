@@ -640,11 +640,14 @@ class SVMIndex:
         self, snap: _Snapshot, req: _Request, p: ScoringParams
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SVMSolution]:
         cand, in_place = _candidates(snap, req.rows, p)
-        knn = (cand @ req.query.astype(cand.dtype, copy=False)).astype(np.float64)
+        # The query's scores (its kNN scores) and the positives', in one pass over the matrix.
+        vectors, first = _score_vectors(req)
+        scores = row_products(cand, vectors)
         if in_place:
-            knn = knn[req.rows]
+            scores = scores[:, req.rows]
+        knn = scores[0]
         subset = None if in_place else self._subset_cache(snap, req.rows, p)
-        problem, sampled = self._problem(snap, req, p, knn, cand, subset)
+        problem, sampled = self._problem(snap, req, p, knn, cand, subset, scores[first:])
         solution = get_solver(p.solver)(problem)
         return self._finish(cand, req.rows if in_place else None, knn, solution, sampled, p)
 
@@ -672,12 +675,29 @@ class SVMIndex:
         cand, in_place = _candidates(snap, rows, p)
         # A contiguous row per query (a column of the product would be read whole per query).
         knn_all = row_products(cand, np.stack([r.query for r in reqs]))
+        # The stored positives after each query are the same for every query: one pass.
+        shared = reqs[0].positives[1:]
+        shared_scores = None
+        if shared.shape[0] and all(
+            np.array_equal(r.positives[0], r.query) and np.array_equal(r.positives[1:], shared)
+            for r in reqs
+        ):
+            shared_scores = row_products(cand, shared)
         if in_place:
             knn_all = knn_all[:, rows]
+            shared_scores = None if shared_scores is None else shared_scores[:, rows]
         knns = list(knn_all)
         subset = None if in_place else self._subset_cache(snap, rows, p)
         built = [
-            self._problem(snap, req, p, knn, cand, subset)
+            self._problem(
+                snap,
+                req,
+                p,
+                knn,
+                cand,
+                subset,
+                None if shared_scores is None else np.vstack([knn[None, :], shared_scores]),
+            )
             for req, knn in zip(reqs, knns, strict=True)
         ]
         solutions = batch([problem for problem, _ in built])
@@ -694,13 +714,15 @@ class SVMIndex:
         knn: np.ndarray,
         cand: np.ndarray,
         subset: dict[str, Any] | None,
+        positive_scores: np.ndarray | None = None,
     ) -> tuple[SVMProblem, bool]:
         """The SVM training problem of ``req`` and whether its negatives were sampled.
 
         ``cand`` holds the candidate rows: the stored matrix (all rows, or ``req.rows`` of it
         in place, see :func:`_candidates`), or the rows of ``req.rows`` already gathered, so
         that a candidate subset is not copied a second time; ``subset`` is the solver's cache
-        for a gathered subset (:meth:`_subset_cache`). ``knn`` is aligned with the candidates.
+        for a gathered subset (:meth:`_subset_cache`). ``knn`` is aligned with the candidates,
+        and so are ``positive_scores`` (every positive's scores, ``(P, n)``) when given.
         """
         train_rows = None
         sampled = _samples(knn.shape[0], p)
@@ -727,6 +749,7 @@ class SVMIndex:
             max_iter=p.max_iter,
             random_state=p.random_state,
             knn_scores=None if sampled else knn,
+            positive_scores=None if sampled else positive_scores,
             cache=cache,
             cache_persists=whole,
         )
@@ -819,6 +842,15 @@ def _candidates(
     ):
         return matrix, True
     return matrix[rows], False
+
+
+def _score_vectors(req: _Request) -> tuple[np.ndarray, int]:
+    """The vectors a search scores every candidate for, the query first, and where the
+    positives start among them: the positives when the query is the first of them, else the
+    query then the positives (a search by positives alone ranks for their mean)."""
+    if np.array_equal(req.positives[0], req.query):
+        return req.positives, 0
+    return np.vstack([req.query[None, :], req.positives]), 1
 
 
 def _samples(n_cand: int, p: ScoringParams) -> bool:

@@ -565,6 +565,59 @@ def test_all_but_stored_positives_is_not_a_copy_of_the_corpus(large):
     assert peak < vectors.nbytes
 
 
+def test_stored_positives_are_scored_in_the_query_pass(large, monkeypatch):
+    """A search with stored positives scores the candidates for the query and the positives in
+    one pass over the matrix, and a batch scores the positives once for all its queries; the
+    solver used to spend passes of its own on them. The answers stay LinearSVC's."""
+    from svm_retrievers import index as index_module
+    from svm_retrievers.solvers import newton
+
+    index, vectors, queries = large
+    positives = ["d3", "d7"]
+    stored = vectors[[3, 7]].astype(np.float64)  # unit rows: stored as given
+    calls: list[tuple[str, np.ndarray]] = []
+
+    def counting(who, real):
+        def products(matrix, rows):
+            calls.append((who, np.asarray(rows)))
+            return real(matrix, rows)
+
+        return products
+
+    monkeypatch.setattr(index_module, "row_products", counting("index", index_module.row_products))
+    monkeypatch.setattr(newton, "row_products", counting("solver", newton.row_products))
+    monkeypatch.setattr(svm_retrievers.solvers, "BATCH_MIN_ELEMENTS", 0)
+
+    def solver_scored_positives() -> bool:
+        return any(
+            who == "solver" and any(np.allclose(v, s, atol=1e-6) for v in rows for s in stored)
+            for who, rows in calls
+        )
+
+    single = [index.search(q, k=10, mode="svm", positives=positives) for q in queries]
+    assert [rows.shape[0] for who, rows in calls if who == "index"] == [3] * len(queries)
+    assert not solver_scored_positives()
+    for q, hits in zip(queries, single, strict=True):
+        ref = index.search(q, k=10, mode="svm", positives=positives, solver="liblinear")
+        assert [h.id for h in hits] == [h.id for h in ref]
+        np.testing.assert_allclose(
+            [h.svm_score for h in hits], [h.svm_score for h in ref], atol=1e-4
+        )
+
+    calls.clear()
+    batch = index.search_batch(queries, k=10, mode="svm", positives=positives)
+    assert sorted(rows.shape[0] for who, rows in calls if who == "index") == [2, len(queries)]
+    assert not solver_scored_positives()
+    assert [[h.id for h in hits] for hits in batch] == [[h.id for h in hits] for hits in single]
+
+    calls.clear()  # by positives alone: their mean ranks, scored with them in one pass
+    alone = index.search(None, k=10, mode="svm", positives=positives)
+    assert [rows.shape[0] for who, rows in calls if who == "index"] == [3]
+    assert not solver_scored_positives()
+    ref = index.search(None, k=10, mode="svm", positives=positives, solver="liblinear")
+    assert [h.id for h in alone] == [h.id for h in ref]
+
+
 def test_filtered_search_builds_and_uses_the_corpus_cache(large):
     """A filtered first search computes the corpus's warm-start quantities once, for later
     searches (filtered or not), instead of starting every filtered solve from scratch."""

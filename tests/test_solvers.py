@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,42 @@ def test_extra_positives_and_negatives(clustered: np.ndarray) -> None:
     assert_matches_reference(
         make_problem(clustered, query, rows=rows, positives=positives, negatives=negatives)
     )
+
+
+@pytest.mark.parametrize("rows", ["all", "most", "few"])
+def test_given_positive_scores_are_used_and_wrong_ones_recomputed(
+    clustered: np.ndarray, monkeypatch: pytest.MonkeyPatch, rows: str
+) -> None:
+    """``positive_scores`` spare the solver a pass over the matrix for the positives; scores
+    that do not match the positives are recomputed, and the answer is LinearSVC's either way."""
+    query = queries_like(clustered, 1, seed=8)[0]
+    positives = clustered[[3, 40]].astype(np.float64)
+    n = clustered.shape[0]
+    chosen = {
+        "all": None,
+        "most": np.setdiff1d(np.arange(n), [3, 40]),  # solved in place (blocked rows)
+        "few": np.arange(0, n, 5),  # gathered
+    }[rows]
+    problem = make_problem(clustered, query, rows=chosen, positives=positives)
+    cand = problem.negatives_view()
+    scores = (problem.positives.astype(np.float32) @ cand.T).astype(np.float64)
+    widths: list[int] = []
+    real = newton.row_products
+
+    def counting(matrix: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        widths.append(vectors.shape[0])
+        return real(matrix, vectors)
+
+    monkeypatch.setattr(newton, "row_products", counting)
+    given = replace(problem, positive_scores=scores)
+    assert_matches_reference(given)
+    assert widths and set(widths) == {1}  # the check passes only: one vector each
+    widths.clear()
+    assert_matches_reference(replace(problem, positive_scores=scores[::-1]))  # swapped: wrong
+    assert 2 in widths  # the positives after the query were scored by the solver
+    widths.clear()
+    assert_matches_reference(problem)  # the kNN scores alone: the same, with that pass
+    assert 2 in widths
 
 
 def test_subspace_warm_start_with_several_positives_and_negatives(

@@ -23,7 +23,10 @@ class SVMProblem:
 
     ``matrix`` is the index's L2-normalized float32 (or float64) matrix; solvers must not
     copy it whole or write to it. ``rows`` selects the negatives (``None``: every row).
-    ``cache`` is a per-snapshot dict where a solver may keep per-corpus quantities
+    ``knn_scores`` are the negatives' scores for the first positive (the query's kNN scores,
+    in ``rows`` order) and ``positive_scores``, ``(P, n)``, theirs for every positive, when the
+    caller has them anyway: a solver then need not compute them (they are checked on a few
+    rows, and recomputed if they do not match). ``cache`` is a per-snapshot dict where a solver may keep per-corpus quantities
     (means, factorizations); when the index changes, the new snapshot starts with what
     :func:`~svm_retrievers.solvers.carry_cache` carries over and nothing else. ``cache_persists``
     says whether it outlives this call: when it does not (a one-off candidate subset passed
@@ -39,6 +42,7 @@ class SVMProblem:
     max_iter: int = 10000
     random_state: int | None = 0
     knn_scores: np.ndarray | None = None
+    positive_scores: np.ndarray | None = None
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     cache_persists: bool = True
 

@@ -523,19 +523,18 @@ def _prepare(
     cp_w, cn_w = problem.class_weights
     cp, cn = problem.C * cp_w, problem.C * cn_w
 
-    # Scores of every document for the positives. The first positive's are the kNN scores when
-    # it is the query (given for the problem's rows; blocked rows score 0, and nothing selects
-    # them); only the other positives' are computed.
+    # Scores of every document for the positives: those given for the problem's rows (every
+    # positive's, or the first one's when it is the query: its kNN scores; blocked rows score
+    # 0, and nothing selects them), and the others computed in one pass.
     rows = None if blocked is None else problem.rows
-    knn = problem.knn_scores
-    if knn is not None and _is_knn_of(knn, negatives, rows, pos[0]):
-        pos_scores = np.zeros((n_rows, 1))
-        pos_scores[slice(None) if rows is None else rows, 0] = knn
-        if pos.shape[0] > 1:
-            more = row_products(negatives, pos[1:]).T
-            pos_scores = np.concatenate([pos_scores, more], axis=1)
-    else:
+    known = _known_scores(problem, negatives, rows, pos)
+    if known.shape[0] == 0:
         pos_scores = np.ascontiguousarray(row_products(negatives, pos).T)
+    else:
+        pos_scores = np.zeros((n_rows, pos.shape[0]))
+        pos_scores[slice(None) if rows is None else rows, : known.shape[0]] = known.T
+        if known.shape[0] < pos.shape[0]:
+            pos_scores[:, known.shape[0] :] = row_products(negatives, pos[known.shape[0] :]).T
     # The basis: the corpus directions, then the positives' residual (orthonormalized).
     corpus = sub.directions
     g = corpus.T @ pos.T
@@ -584,16 +583,36 @@ def _select(s: _State, warm: np.ndarray) -> None:
     s.estimate = warm
 
 
-def _is_knn_of(
-    knn: np.ndarray, negatives: np.ndarray, rows: np.ndarray | None, q: np.ndarray
+def _known_scores(
+    problem: SVMProblem, negatives: np.ndarray, rows: np.ndarray | None, pos: np.ndarray
+) -> np.ndarray:
+    """The given scores of the leading positives for ``negatives[rows]`` (all rows if None),
+    ``(m, n)``: every positive's (``positive_scores``), the first one's (``knn_scores``), or
+    none (``m = 0``), whichever match on a few rows."""
+    n = negatives.shape[0] if rows is None else rows.shape[0]
+    given = problem.positive_scores
+    if (
+        given is not None
+        and given.shape == (pos.shape[0], n)
+        and all(_is_scores_of(s, negatives, rows, v) for s, v in zip(given, pos, strict=True))
+    ):
+        return given
+    knn = problem.knn_scores
+    if knn is not None and _is_scores_of(knn, negatives, rows, pos[0]):
+        return knn[None, :]
+    return np.zeros((0, n))
+
+
+def _is_scores_of(
+    scores: np.ndarray, negatives: np.ndarray, rows: np.ndarray | None, v: np.ndarray
 ) -> bool:
-    """Whether ``knn`` are the scores of ``q`` for ``negatives[rows]`` (all rows if None),
+    """Whether ``scores`` are those of ``v`` for ``negatives[rows]`` (all rows if None),
     checked on a few rows."""
-    if knn.shape[0] != (negatives.shape[0] if rows is None else rows.shape[0]):
+    if scores.shape != ((negatives.shape[0] if rows is None else rows.shape[0]),):
         return False
-    first = slice(0, min(8, knn.shape[0]))
-    probe = (negatives[first] if rows is None else negatives[rows[first]]).astype(np.float64) @ q
-    return bool(np.allclose(probe, knn[first], rtol=1e-3, atol=1e-4))
+    first = slice(0, min(8, scores.shape[0]))
+    probe = (negatives[first] if rows is None else negatives[rows[first]]).astype(np.float64) @ v
+    return bool(np.allclose(probe, scores[first], rtol=1e-3, atol=1e-4))
 
 
 def _subspace_svm(
