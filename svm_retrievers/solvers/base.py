@@ -26,11 +26,12 @@ class SVMProblem:
     ``knn_scores`` are the negatives' scores for the first positive (the query's kNN scores,
     in ``rows`` order) and ``positive_scores``, ``(P, n)``, theirs for every positive, when the
     caller has them anyway: a solver then need not compute them (they are checked on a few
-    rows, and recomputed if they do not match). ``cache`` is a per-snapshot dict where a solver may keep per-corpus quantities
-    (means, factorizations); when the index changes, the new snapshot starts with what
-    :func:`~svm_retrievers.solvers.carry_cache` carries over and nothing else. ``cache_persists``
-    says whether it outlives this call: when it does not (a one-off candidate subset passed
-    as its own ``matrix``), per-corpus quantities are not worth computing.
+    rows, and recomputed if they do not match). ``cache`` is a per-snapshot dict where a
+    solver may keep per-corpus quantities (means, factorizations); when the index changes, the
+    new snapshot starts with what :func:`~svm_retrievers.solvers.carry_cache` carries over and
+    nothing else. ``cache_persists`` says whether it outlives this call: when it does not (a
+    one-off candidate subset passed as its own ``matrix``), per-corpus quantities are not worth
+    computing.
     """
 
     matrix: np.ndarray
