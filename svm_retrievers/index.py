@@ -673,20 +673,19 @@ class SVMIndex:
         ):
             return [self._score(snap, req, p) for req in reqs]
         cand, in_place = _candidates(snap, rows, p)
-        # A contiguous row per query (a column of the product would be read whole per query).
-        knn_all = row_products(cand, np.stack([r.query for r in reqs]))
-        # The stored positives after each query are the same for every query: one pass.
+        # The queries and the stored positives after them (the same for every query) in one
+        # pass, a contiguous row each (a column of the product would be read whole per query).
         shared = reqs[0].positives[1:]
-        shared_scores = None
-        if shared.shape[0] and all(
+        with_shared = shared.shape[0] > 0 and all(
             np.array_equal(r.positives[0], r.query) and np.array_equal(r.positives[1:], shared)
             for r in reqs
-        ):
-            shared_scores = row_products(cand, shared)
+        )
+        vectors = np.stack([r.query for r in reqs])
+        scores = row_products(cand, np.vstack([vectors, shared]) if with_shared else vectors)
         if in_place:
-            knn_all = knn_all[:, rows]
-            shared_scores = None if shared_scores is None else shared_scores[:, rows]
-        knns = list(knn_all)
+            scores = scores[:, rows]
+        knns = list(scores[: len(reqs)])
+        shared_scores = scores[len(reqs) :] if with_shared else None
         subset = None if in_place else self._subset_cache(snap, rows, p)
         built = [
             self._problem(

@@ -363,8 +363,8 @@ def _corpus_subspace(negatives: np.ndarray, cache: dict[str, Any]) -> _Subspace:
     rng = np.random.default_rng(0)
     n_sample = min(n, _SAMPLE_ROWS)
     sample_rows = np.sort(rng.choice(n, size=n_sample, replace=False)) if n_sample < n else None
-    # The directions are estimated in float32 (twice as fast as float64; a warm start's
-    # subspace need not be exact, and they are re-orthonormalized in float64 below).
+    # The directions are estimated in float32 (faster than float64; a warm start's subspace
+    # need not be exact, and they are re-orthonormalized in float64 below).
     sample = (negatives if sample_rows is None else negatives[sample_rows]).astype(np.float32)
     sample -= mean.astype(np.float32)
     r = min(_N_COMPONENTS, dim // 4, math.isqrt(n), n_sample - 1)
