@@ -646,6 +646,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         msg = f"--modes must be a comma-separated subset of {','.join(MODES)}, got {args.modes!r}"
         raise CLIError(msg)
     params = {name: getattr(args, name) for name in ("C", "alpha") if getattr(args, name)}
+    out = Path(args.json) if args.json else None
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        problem = "is a directory" if out.is_dir() else "has no such parent directory"
+        msg = f"cannot write --json {str(out)!r}: it {problem}"
+        raise CLIError(msg)  # before the evaluation, which may take minutes
     from .evaluation import evaluate, format_table
 
     try:
@@ -656,11 +661,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         msg = f"cannot evaluate {str(dataset)!r}: {exc}"
         raise CLIError(msg) from exc
     print(format_table(result))
-    if args.json:
-        out = Path(args.json)
-        try:
-            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if out is not None:
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        try:  # written whole or not at all
+            tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, out)
         except OSError as exc:
+            tmp.unlink(missing_ok=True)
             msg = f"cannot write {str(out)!r}: {exc}"
             raise CLIError(msg) from exc
         _info(f"wrote {out}")

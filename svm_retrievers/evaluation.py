@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,6 +106,10 @@ def load_beir(dataset_dir: str | Path) -> BeirData:
                 raise ValueError(msg) from None
     queries = _read_jsonl(paths["queries.jsonl"])
     query_ids = [str(q["_id"]) for q in queries]
+    repeated = sorted(q for q, n in Counter(query_ids).items() if n > 1)
+    if repeated:
+        msg = f"{paths['queries.jsonl']}: duplicate query ids {repeated[:5]!r}"
+        raise ValueError(msg)
     query_texts = [str(q.get("text") or "") for q in queries]
     return BeirData(
         corpus_ids=corpus_ids,

@@ -20,6 +20,7 @@ from .params import ScoringParams
 from .scoring import fuse, top_k
 from .solvers import SVMProblem, SVMSolution, get_batch_solver, get_solver
 from .validation import (
+    check_id_list,
     check_ids,
     check_k,
     check_matrix,
@@ -349,10 +350,7 @@ class SVMIndex:
 
     def delete(self, ids: Iterable[str]) -> None:
         """Remove the documents with these ids; every id must be present."""
-        if isinstance(ids, str):
-            msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
-            raise TypeError(msg)
-        targets = list(ids)
+        targets = check_id_list(ids)
         with self._write_lock:
             old = self._snap
             missing = [i for i in targets if i not in old.row_of]
@@ -398,9 +396,10 @@ class SVMIndex:
                 z-scores computed over them only.
             where: metadata filter applied before training (a predicate or a dict of
                 required values).
-            positives: more positives, as stored ids or vectors ("more like these").
-                Stored positives are never returned.
-            negatives: explicit negatives, as stored ids or vectors ("not like those").
+            positives: more positives, as stored ids or vectors, or a list mixing both
+                ("more like these"). Stored positives are never returned.
+            negatives: explicit negatives, as stored ids or vectors, or a list mixing both
+                ("not like those").
                 They are added to the training negatives; stored ones are never returned.
             score_threshold: return only documents whose calibrated ``relevance`` is at
                 least this (in [0, 1]; ``None``: no threshold). The top ``k`` are taken
@@ -582,24 +581,36 @@ class SVMIndex:
     def _resolve_examples(
         self, snap: _Snapshot, examples: Any, name: str
     ) -> tuple[np.ndarray, list[int]]:
-        """Positives/negatives given as stored ids or as vectors -> (float64 vectors, rows)."""
+        """Positives/negatives given as stored ids, vectors, or a list mixing both ->
+        (float64 vectors: the stored rows' first, rows)."""
         dim = self._dim or 0
         if examples is None:
             return np.zeros((0, dim)), []
         if isinstance(examples, str):
             msg = f"{name} must be a sequence of ids or an array of vectors, got a single str"
             raise TypeError(msg)
+        if not isinstance(examples, (np.ndarray, Iterable)):
+            msg = (
+                f"{name} must be a sequence of stored ids or vectors, or an array of vectors,"
+                f" got {type(examples).__name__}"
+            )
+            raise TypeError(msg)
         items = examples if isinstance(examples, np.ndarray) else list(examples)
         if len(items) == 0:
             return np.zeros((0, dim)), []
-        if not isinstance(items, np.ndarray) and all(isinstance(x, str) for x in items):
-            missing = [x for x in items if x not in snap.row_of]
-            if missing:
-                msg = f"unknown id(s) in {name}: {missing[:5]!r}"
-                raise KeyError(msg)
-            rows = sorted({snap.row_of[x] for x in items})
-            return snap.vectors[rows].astype(np.float64), rows
-        return check_matrix(items, name, dim=self._dim, dtype=np.float64), []
+        if isinstance(items, np.ndarray) or not any(isinstance(x, str) for x in items):
+            return check_matrix(items, name, dim=self._dim, dtype=np.float64), []
+        ids = [x for x in items if isinstance(x, str)]
+        missing = [x for x in ids if x not in snap.row_of]
+        if missing:
+            msg = f"unknown id(s) in {name}: {missing[:5]!r}"
+            raise KeyError(msg)
+        rows = sorted({snap.row_of[x] for x in ids})
+        stored = snap.vectors[rows].astype(np.float64)
+        given = [x for x in items if not isinstance(x, str)]
+        if not given:
+            return stored, rows
+        return np.vstack([stored, check_matrix(given, name, dim=self._dim, dtype=np.float64)]), rows
 
     @staticmethod
     def _candidate_rows(
@@ -618,10 +629,7 @@ class SVMIndex:
         if ids is None:
             rows = range(len(snap.ids))
         else:
-            if isinstance(ids, str):
-                msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
-                raise TypeError(msg)
-            rows = _rows_of(snap.row_of, list(ids))
+            rows = _rows_of(snap.row_of, check_id_list(ids))
         if where is not None and isinstance(rows, np.ndarray):
             rows = rows.tolist()  # the filters below index Python lists row by row
         if isinstance(where, Mapping):  # required values: one cached column per key

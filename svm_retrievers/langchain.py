@@ -34,12 +34,14 @@ from .index import Hit, SVMIndex, Where
 from .params import DEFAULT_MODE, ScoringParams
 from .sources.searcher import CandidateSearcher
 from .validation import (
+    check_id_list,
     check_ids,
     check_k,
     check_matrix,
     check_mode,
     check_model_output,
     check_optional_list,
+    check_unit_interval,
 )
 
 __all__ = ["SVMReranker", "SVMRerankingRetriever", "SVMRetriever"]
@@ -95,10 +97,13 @@ async def _aembed_documents(
     return np.vstack(parts)
 
 
-def _check_query(query: Any) -> str:
+def _check_query(query: Any, *, empty_ok: bool = True) -> str:
     if not isinstance(query, str):
         msg = f"query must be a str, got {type(query).__name__}"
         raise TypeError(msg)
+    if not empty_ok and not query.strip():
+        msg = "query is empty: give a non-empty query to rank the candidates by"
+        raise ValueError(msg)
     return query
 
 
@@ -200,7 +205,7 @@ class SVMRetriever(BaseRetriever):
         index: the :class:`SVMIndex` holding vectors, ids, texts and metadata, or a
             :class:`~svm_retrievers.sources.CandidateSearcher` (e.g. ``MilvusSVMSearcher``).
         embedding: the ``Embeddings`` model that embeds queries (and added texts).
-        k: documents per call (default 4); mode: ``"svm"`` (default), ``"knn"`` or ``"hybrid"``.
+        k: documents per call (default 4); mode: ``"knn"`` (default), ``"svm"`` or ``"hybrid"``.
         batch_size: texts per ``embed_documents`` call.
 
     Per call, ``invoke(query, k=..., mode=..., filter=..., positives=..., negatives=...,
@@ -246,6 +251,11 @@ class SVMRetriever(BaseRetriever):
     def _valid_mode(cls, value: Any) -> str:
         return check_mode(value)
 
+    @field_validator("score_threshold")
+    @classmethod
+    def _valid_threshold(cls, value: Any) -> float | None:
+        return None if value is None else check_unit_interval(value, "score_threshold")
+
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_texts(
@@ -263,7 +273,8 @@ class SVMRetriever(BaseRetriever):
         """Embed ``texts`` with ``embedding.embed_documents`` (in batches) and index them.
 
         ``ids`` default to fresh UUIDs; ``params`` are the index's
-        :class:`~svm_retrievers.ScoringParams` (``C``, ``alpha``, ...) or ``dtype``.
+        :class:`~svm_retrievers.ScoringParams` (``C``, ``alpha``, ...), ``dtype``, or the
+        retriever's ``score_threshold``.
         """
         retriever = cls._empty(embedding, k, mode, batch_size, params)
         texts = _check_texts(texts)
@@ -409,9 +420,16 @@ class SVMRetriever(BaseRetriever):
     def _empty(
         cls, embedding: Embeddings, k: int, mode: str, batch_size: int, params: dict[str, Any]
     ) -> SVMRetriever:
-        _check_param_names(params, "dtype")
+        _check_param_names(params, "dtype", "score_threshold")
+        params = dict(params)
+        threshold = params.pop("score_threshold", None)
         return cls(
-            index=SVMIndex(**params), embedding=embedding, k=k, mode=mode, batch_size=batch_size
+            index=SVMIndex(**params),
+            embedding=embedding,
+            k=k,
+            mode=mode,
+            batch_size=batch_size,
+            score_threshold=threshold,
         )
 
     # ------------------------------------------------------------------ writes
@@ -470,9 +488,12 @@ class SVMRetriever(BaseRetriever):
         pairs = list(text_embeddings)
         for i, pair in enumerate(pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                msg = (
-                    f"text_embeddings[{i}] must be a (text, vector) pair, got {type(pair).__name__}"
+                got = (
+                    f"a {type(pair).__name__} of length {len(pair)}"
+                    if isinstance(pair, (tuple, list))
+                    else type(pair).__name__
                 )
+                msg = f"text_embeddings[{i}] must be a (text, vector) pair, got {got}"
                 raise TypeError(msg)
         texts, metadatas, new_ids = self._prepare([p[0] for p in pairs], metadatas, ids)
         if not texts:
@@ -501,10 +522,11 @@ class SVMRetriever(BaseRetriever):
     def delete(self, ids: Iterable[str]) -> None:
         """Remove the documents with these ids (in memory every id must be stored; Milvus
         skips unknown ids)."""
-        self.index.delete(ids if isinstance(ids, str) else list(ids))
+        self.index.delete(check_id_list(ids))
 
     def get_by_ids(self, ids: Sequence[str]) -> list[Document]:
         """The stored documents with these ids (copies), skipping unknown ids."""
+        ids = check_id_list(ids)
         if isinstance(self.index, CandidateSearcher):
             got = self.index.fetch(list(ids))
             return [
@@ -542,6 +564,7 @@ class SVMRetriever(BaseRetriever):
             "k": self.k,
             "mode": self.mode,
             "batch_size": self.batch_size,
+            "score_threshold": self.score_threshold,
             "embedding": type(self.embedding).__name__,
         }
         self.index.save(path, extra={**self.index.extra, "langchain": settings})
@@ -555,9 +578,10 @@ class SVMRetriever(BaseRetriever):
         k: int | None = None,
         mode: str | None = None,
         batch_size: int | None = None,
+        score_threshold: float | None = None,
     ) -> SVMRetriever:
-        """Load a retriever written by :meth:`save`; ``k``/``mode``/``batch_size`` override
-        the saved settings. ``embedding`` must be the model the index was built with; it may
+        """Load a retriever written by :meth:`save`; ``k``/``mode``/``batch_size``/
+        ``score_threshold`` override the saved settings. ``embedding`` must be the model the index was built with; it may
         be left out when the index carries its own embedder (see :meth:`save`)."""
         index = SVMIndex.load(path)
         if embedding is None:
@@ -576,7 +600,12 @@ class SVMRetriever(BaseRetriever):
                 f"the saved 'langchain' settings must be a JSON object, got {type(saved).__name__}"
             )
             raise ValueError(msg)
-        given: dict[str, Any] = {"k": k, "mode": mode, "batch_size": batch_size}
+        given: dict[str, Any] = {
+            "k": k,
+            "mode": mode,
+            "batch_size": batch_size,
+            "score_threshold": score_threshold,
+        }
         settings: dict[str, Any] = {
             name: given[name] if given[name] is not None else saved[name]
             for name in given
@@ -639,22 +668,27 @@ class SVMRetriever(BaseRetriever):
         ]
 
     def _examples(self, examples: Any, name: str) -> Any:
-        """Positives/negatives: Documents become stored ids (or, if not stored, embeddings)."""
+        """Positives/negatives: stored Documents become their ids, the others embeddings."""
         value, texts = self._split_examples(examples, name)
         if texts is None:
             return value
-        return _embed_documents(self.embedding, texts, self.batch_size, self.index.dim)
+        vectors = _embed_documents(self.embedding, texts, self.batch_size, self.index.dim)
+        return [*value, *vectors] if value else vectors
 
     async def _aexamples(self, examples: Any, name: str) -> Any:
         value, texts = self._split_examples(examples, name)
         if texts is None:
             return value
-        return await _aembed_documents(self.embedding, texts, self.batch_size, self.index.dim)
+        vectors = await _aembed_documents(self.embedding, texts, self.batch_size, self.index.dim)
+        return [*value, *vectors] if value else vectors
 
     def _split_examples(self, examples: Any, name: str) -> tuple[Any, list[str] | None]:
-        """``(value for the core, None)``, or ``(None, texts to embed)`` for unstored Documents."""
+        """``(value for the core, None)``, or ``(stored Documents' ids, texts to embed)`` when
+        some Documents are not stored (stored ones stay ids, so they are never returned)."""
         if examples is None or isinstance(examples, (str, np.ndarray)):
             return examples, None
+        if not isinstance(examples, (Document, Iterable)):
+            return examples, None  # the index names the problem
         items = [examples] if isinstance(examples, Document) else list(examples)
         n_docs = sum(isinstance(x, Document) for x in items)
         if n_docs == 0:
@@ -662,9 +696,10 @@ class SVMRetriever(BaseRetriever):
         if n_docs != len(items):
             msg = f"{name} must be all Documents, all stored ids, or all vectors; got a mix"
             raise TypeError(msg)
-        if all(d.id is not None and d.id in self.index for d in items):
-            return [d.id for d in items], None
-        return None, [d.page_content for d in items]
+        stored = [d.id is not None and d.id in self.index for d in items]
+        ids = [d.id for d, s in zip(items, stored, strict=True) if s]
+        texts = [d.page_content for d, s in zip(items, stored, strict=True) if not s]
+        return ids, texts or None
 
 
 def _stored(index: SVMIndex | CandidateSearcher, ids: Sequence[str]) -> list[str]:
@@ -693,7 +728,7 @@ def _by_positives(query: str, positives: Any) -> bool:
     """An empty query searches by the positives alone; without positives it is refused."""
     if query.strip():
         return False
-    if positives is None or (not isinstance(positives, np.ndarray) and len(positives) == 0):
+    if positives is None or len(positives) == 0:
         msg = "query is empty: give a non-empty query, or positives=... for 'more like these'"
         raise ValueError(msg)
     return True
@@ -712,7 +747,7 @@ class SVMReranker(BaseDocumentCompressor):
     Key init args:
         embedding: the ``Embeddings`` model for the query and the candidates.
         top_n: how many documents to return (default 3).
-        mode: ``"svm"`` (default), ``"knn"`` or ``"hybrid"``.
+        mode: ``"knn"`` (default), ``"svm"`` or ``"hybrid"``.
         params: :class:`~svm_retrievers.ScoringParams` fields (``C``, ``alpha``, ...).
         background: extra negatives: a list of texts (embedded once) or an ``(M, D)`` array.
 
@@ -745,6 +780,11 @@ class SVMReranker(BaseDocumentCompressor):
     @classmethod
     def _valid_mode(cls, value: Any) -> str:
         return check_mode(value)
+
+    @field_validator("score_threshold")
+    @classmethod
+    def _valid_threshold(cls, value: Any) -> float | None:
+        return None if value is None else check_unit_interval(value, "score_threshold")
 
     @field_validator("params")
     @classmethod
@@ -788,7 +828,7 @@ class SVMReranker(BaseDocumentCompressor):
     def rerank(self, documents: Iterable[Document], query: str, **kwargs: Any) -> list[Document]:
         """:meth:`compress_documents` with per-call ``k``, ``mode``, ``filter``, scoring params."""
         opts, params = _split_options(kwargs, _RERANKER_OPTIONS)
-        query = _check_query(query)
+        query = _check_query(query, empty_ok=False)
         unique, contents = _unique_candidates(documents)
         if not unique:
             return []
@@ -802,7 +842,7 @@ class SVMReranker(BaseDocumentCompressor):
     ) -> list[Document]:
         """Async :meth:`rerank` (``aembed_documents``/``aembed_query``; scoring in a thread)."""
         opts, params = _split_options(kwargs, _RERANKER_OPTIONS)
-        query = _check_query(query)
+        query = _check_query(query, empty_ok=False)
         unique, contents = _unique_candidates(documents)
         if not unique:
             return []
@@ -944,6 +984,7 @@ class SVMRerankingRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         opts, params = self._options(kwargs)  # refuse bad options before retrieving
+        _check_query(query, empty_ok=False)
         candidates = self.base_retriever.invoke(
             query, config={"callbacks": run_manager.get_child()}
         )
@@ -953,6 +994,7 @@ class SVMRerankingRetriever(BaseRetriever):
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         opts, params = self._options(kwargs)  # refuse bad options before retrieving
+        _check_query(query, empty_ok=False)
         candidates = await self.base_retriever.ainvoke(
             query, config={"callbacks": run_manager.get_child()}
         )

@@ -54,11 +54,13 @@ from .index import Hit, SVMIndex
 from .params import DEFAULT_MODE, ScoringParams
 from .sources.searcher import CandidateSearcher
 from .validation import (
+    check_id_list,
     check_ids,
     check_k,
     check_matrix,
     check_mode,
     check_model_output,
+    check_unit_interval,
     check_vector,
 )
 
@@ -72,9 +74,21 @@ _REF_DOC_KEYS = ("document_id", "doc_id", "ref_doc_id")
 
 
 # ---------------------------------------------------------------------------- shared helpers
-def _resolve_embed_model(embed_model: BaseEmbedding | None) -> BaseEmbedding:
+def _resolve_embed_model(
+    embed_model: BaseEmbedding | None, saved: str | None = None
+) -> BaseEmbedding:
+    """``embed_model``, else LlamaIndex's ``Settings.embed_model`` (``saved``: the class
+    name of the model an index was built with, for the error message)."""
     if embed_model is None:
-        return Settings.embed_model
+        try:
+            return Settings.embed_model
+        except ImportError as exc:  # its default is OpenAI's, maybe not installed
+            built = f" (this index was built with {saved})" if saved else ""
+            msg = (
+                "no embed_model was given and LlamaIndex's Settings.embed_model could not be"
+                f" created: {exc}. Pass embed_model=, the model the nodes were embedded with{built}"
+            )
+            raise ValueError(msg) from exc
     if not isinstance(embed_model, BaseEmbedding):
         msg = f"embed_model must be a llama_index BaseEmbedding, got {type(embed_model).__name__}"
         raise TypeError(msg)
@@ -125,13 +139,28 @@ def _carried_dim(nodes: Sequence[BaseNode]) -> int | None:
     return next((len(n.embedding) for n in nodes if n.embedding is not None), None)
 
 
-def _query_embedding(
-    embed_model: BaseEmbedding, query_bundle: QueryBundle, dim: int | None
-) -> np.ndarray:
-    """The query vector: the bundle's precomputed embedding as is, else the model's."""
-    if query_bundle.embedding is not None:
-        return check_vector(query_bundle.embedding, "QueryBundle.embedding", dim=dim)
+def _query_source(query_bundle: QueryBundle, reuse: bool) -> tuple[Any, list[str]]:
+    """``(the bundle's embedding, [])`` when it is to be used, else ``(None, strings to
+    embed)``. ``reuse=False`` (a reranker that embedded the nodes itself) embeds the query
+    with the same model, unless the bundle has nothing but its embedding."""
     strs = list(query_bundle.embedding_strs)
+    blank = not any(isinstance(x, str) and x.strip() for x in strs)
+    if query_bundle.embedding is not None and (reuse or blank):
+        return query_bundle.embedding, []
+    if blank:
+        msg = "query is empty: give a non-empty query_str, or a QueryBundle with an embedding"
+        raise ValueError(msg)
+    return None, strs
+
+
+def _query_embedding(
+    embed_model: BaseEmbedding, query_bundle: QueryBundle, dim: int | None, *, reuse: bool = True
+) -> np.ndarray:
+    """The query vector: the bundle's precomputed embedding as is (see
+    :func:`_query_source`), else the model's."""
+    given, strs = _query_source(query_bundle, reuse)
+    if given is not None:
+        return check_vector(given, "QueryBundle.embedding", dim=dim)
     if len(strs) == 1:
         raw = embed_model.get_query_embedding(strs[0])
     else:
@@ -140,11 +169,11 @@ def _query_embedding(
 
 
 async def _aquery_embedding(
-    embed_model: BaseEmbedding, query_bundle: QueryBundle, dim: int | None
+    embed_model: BaseEmbedding, query_bundle: QueryBundle, dim: int | None, *, reuse: bool = True
 ) -> np.ndarray:
-    if query_bundle.embedding is not None:
-        return check_vector(query_bundle.embedding, "QueryBundle.embedding", dim=dim)
-    strs = list(query_bundle.embedding_strs)
+    given, strs = _query_source(query_bundle, reuse)
+    if given is not None:
+        return check_vector(given, "QueryBundle.embedding", dim=dim)
     if len(strs) == 1:
         raw = await embed_model.aget_query_embedding(strs[0])
     else:
@@ -172,10 +201,25 @@ def _scored_class(cls: type[BaseNode]) -> type[BaseNode]:
             return base_hash.fget(self.model_copy(update={"metadata": meta}))  # type: ignore[attr-defined]
 
         sub = type(
-            f"Scored{cls.__name__}", (cls,), {"hash": property(_hash), "__module__": __name__}
+            f"Scored{cls.__name__}",
+            (cls,),
+            {"hash": property(_hash), "__module__": __name__, "__reduce__": _reduce_scored},
         )
         _SCORED_CLASSES[cls] = sub
     return sub
+
+
+def _reduce_scored(node: BaseNode) -> tuple[Any, tuple[Any, ...]]:
+    """Pickle a scored node by its base class (the scored class is made at run time, so
+    pickle could not find it by name)."""
+    return _unpickle_scored, (type(node).__mro__[1], node.__getstate__())
+
+
+def _unpickle_scored(base: type[BaseNode], state: Any) -> BaseNode:
+    cls = _scored_class(base)
+    node = cls.__new__(cls)
+    node.__setstate__(state)
+    return node
 
 
 def _scored_node(node: BaseNode, hit: Hit) -> NodeWithScore:
@@ -272,7 +316,11 @@ class SVMRetriever(BaseRetriever):
         self.similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
         self.mode = check_mode(mode) if mode is not None else index.params.mode
         self.filters = filters
-        self.score_threshold = score_threshold
+        self.score_threshold = (
+            None
+            if score_threshold is None
+            else check_unit_interval(score_threshold, "score_threshold")
+        )
         super().__init__(callback_manager=callback_manager, object_map=object_map, verbose=verbose)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -516,10 +564,7 @@ class SVMRetriever(BaseRetriever):
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         """Delete the nodes with these ids (Milvus skips unknown ids)."""
-        if isinstance(node_ids, str):
-            msg = "node_ids must be a list of ids, got a single str; wrap it as [node_id]"
-            raise TypeError(msg)
-        ids = list(node_ids)
+        ids = check_id_list(node_ids, "node_ids", "node_id")
         with self._write_lock:
             self._index.delete(ids)  # the index first, then the nodes (see insert_nodes)
             if self._nodes is not None:
@@ -672,6 +717,9 @@ class SVMRetriever(BaseRetriever):
             "filters": None if filters is None else MetadataFilters.model_validate(filters),
         }
         settings.update(overrides)
+        if embed_model is None:
+            saved = extra.get("embed_model")
+            embed_model = _resolve_embed_model(None, saved if isinstance(saved, str) else None)
         return cls(core, nodes, embed_model=embed_model, **settings)
 
 
@@ -852,7 +900,10 @@ class SVMReranker(BaseNodePostprocessor):
     ``negatives``: background vectors that sharpen the SVM but are never returned). Nodes
     keep their ``embedding`` when they carry one; the others are embedded once each
     (deduplicated by ``node_id``) with ``embed_model``'s batch API from
-    ``node.get_content(metadata_mode=MetadataMode.EMBED)``.
+    ``node.get_content(metadata_mode=MetadataMode.EMBED)``. The query is then embedded by
+    ``embed_model`` too: a ``QueryBundle``'s own embedding (in a query engine, the upstream
+    retriever's, perhaps from another model) is used only when every node carries its
+    embedding or the bundle has no query text.
 
     Example:
         >>> reranker = SVMReranker(embed_model=embed_model, top_n=3)  # doctest: +SKIP
@@ -883,6 +934,9 @@ class SVMReranker(BaseNodePostprocessor):
     ) -> None:
         top_n = check_k(top_n, "top_n")
         mode = check_mode(mode)
+        threshold = kwargs.get("score_threshold")
+        if threshold is not None:
+            kwargs["score_threshold"] = check_unit_interval(threshold, "score_threshold")
         params = dict(params or {})
         ScoringParams.from_dict({"mode": mode, **params})  # validate now, not at the first query
         super().__init__(  # type: ignore[call-arg]  # pydantic fields
@@ -911,7 +965,9 @@ class SVMReranker(BaseNodePostprocessor):
         unique, texts, dim, bundle = plan
         model = self._model()
         embedded = _embed_texts(model, texts, dim=dim) if texts else None
-        query = _query_embedding(model, bundle, dim or _first_dim(embedded))
+        # Nodes this model embedded are compared with the query embedded by it too: the
+        # bundle's embedding may come from another model (the upstream retriever's).
+        query = _query_embedding(model, bundle, dim or _first_dim(embedded), reuse=not texts)
         return self._rerank(unique, embedded, query)
 
     async def _apostprocess_nodes(
@@ -923,7 +979,7 @@ class SVMReranker(BaseNodePostprocessor):
         unique, texts, dim, bundle = plan
         model = self._model()
         embedded = await _aembed_texts(model, texts, dim=dim) if texts else None
-        query = await _aquery_embedding(model, bundle, dim or _first_dim(embedded))
+        query = await _aquery_embedding(model, bundle, dim or _first_dim(embedded), reuse=not texts)
         return await asyncio.to_thread(self._rerank, unique, embedded, query)
 
     def _plan(
@@ -937,8 +993,6 @@ class SVMReranker(BaseNodePostprocessor):
             msg = "SVMReranker needs a query (query_bundle or query_str)"
             raise ValueError(msg)
         carried = _carried_dim([n.node for n in unique])
-        if carried is None and self._negatives is not None:
-            carried = int(self._negatives.shape[1])
         texts = [_embed_text(n.node) for n in unique if n.node.embedding is None]
         return unique, texts, carried, query_bundle
 
@@ -946,12 +1000,23 @@ class SVMReranker(BaseNodePostprocessor):
         self, unique: list[NodeWithScore], embedded: np.ndarray | None, query: np.ndarray
     ) -> list[NodeWithScore]:
         nodes = [n.node for n in unique]
-        vectors = check_matrix(_with_embedded(nodes, embedded), "node embeddings", dtype=np.float64)
+        rows = _with_embedded(nodes, embedded)
+        dims = sorted({len(row) for row in rows})
+        if len(dims) > 1:
+            msg = (
+                f"the nodes' embeddings have different dimensions {dims}: the nodes must be"
+                " embedded by one model (the reranker's embed_model embeds those without one)"
+            )
+            raise ValueError(msg)
+        vectors = check_matrix(rows, "node embeddings", dtype=np.float64)
         core = SVMIndex.from_embeddings(
             vectors, [n.node_id for n in nodes], mode=self.mode, **self.params
         )
         hits = core.search(
-            query, k=self.top_n, negatives=self._negatives, score_threshold=self.score_threshold
+            query,
+            k=check_k(self.top_n, "top_n"),
+            negatives=self._negatives,
+            score_threshold=self.score_threshold,
         )
         by_id = {n.node_id: n for n in nodes}
         return [_scored_node(by_id[h.id], h) for h in hits]

@@ -110,7 +110,17 @@ def _normalize_rows(arr: np.ndarray, name: str, dtype: Any) -> np.ndarray:
         bad = np.argwhere(~finite.all(axis=1)).ravel()
         msg = f"{name} contains NaN or infinite values (in row(s) {_few(bad)})"
         raise ValueError(msg)
-    norms = np.linalg.norm(work, axis=1)
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.linalg.norm(work, axis=1)
+    # Squares that overflow (|x| > ~1e154) or underflow (~1e-154) spoil the norm: such rows
+    # are scaled by their largest entry first.
+    extreme = ~np.isfinite(norms) | (norms < 1e-150)
+    if extreme.any():
+        rows = work[extreme]
+        largest = np.abs(rows).max(axis=1)
+        rows /= np.where(largest == 0, 1.0, largest)[:, None]
+        work[extreme] = rows
+        norms[extreme] = np.linalg.norm(rows, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         msg = f"{name} contains zero-norm vector(s) (row(s) {_few(zero)}); they have no direction"
@@ -219,6 +229,17 @@ def check_unit_interval(value: Any, name: str) -> float:
         msg = f"{name} must be in [0, 1], got {value}"
         raise ValueError(msg)
     return value
+
+
+def check_id_list(ids: Any, name: str = "ids", item: str = "id") -> list[Any]:
+    """``ids`` as a list; a single str or a non-iterable is refused with a clear error."""
+    if isinstance(ids, str):
+        msg = f"{name} must be a sequence of ids, got a single str; wrap it as [{item}]"
+        raise TypeError(msg)
+    if not isinstance(ids, Iterable):
+        msg = f"{name} must be a sequence of ids, got {type(ids).__name__}"
+        raise TypeError(msg)
+    return list(ids)
 
 
 def check_ids(ids: Iterable[Any], n: int, name: str = "ids") -> list[str]:

@@ -237,6 +237,19 @@ def test_eval_with_offline_embedder_writes_table_and_json(tmp_path: Path) -> Non
         assert metrics["recall@100"] == 1.0  # every relevant document is among the 8
 
 
+def test_eval_refuses_an_unwritable_json_path_before_evaluating(tmp_path: Path) -> None:
+    dataset = write_beir(tmp_path / "tiny")
+    for out, problem in (
+        (tmp_path / "no-such-dir" / "r.json", "has no such parent directory"),
+        (tmp_path, "is a directory"),
+    ):
+        proc = run_cli("eval", str(dataset), "--dim", "4", "--json", str(out))
+        assert proc.returncode != 0
+        assert problem in proc.stderr and "Traceback" not in proc.stderr
+        assert "nDCG@10" not in proc.stdout  # refused before evaluating
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]  # nothing half-written
+
+
 def test_malformed_jsonl_exits_non_zero_with_line_number(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": "broken\n', encoding="utf-8")

@@ -118,6 +118,14 @@ def test_load_beir(tmp_path):
     assert data.qrels["q0"] == {"d0": 2, "d1": 1, "d2": 0}
 
 
+def test_load_beir_refuses_duplicate_query_ids(tmp_path):
+    root = _write_beir(tmp_path / "toy")
+    with (root / "queries.jsonl").open("a") as fh:
+        fh.write(json.dumps({"_id": "q0", "text": "the same id again"}) + "\n")
+    with pytest.raises(ValueError, match=r"queries\.jsonl: duplicate query ids \['q0'\]"):
+        load_beir(root)
+
+
 def test_load_beir_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"qrels/test\.tsv"):
         (tmp_path / "corpus.jsonl").write_text("")

@@ -203,6 +203,29 @@ def test_positives_by_id_are_trained_on_and_not_returned(small):
     np.testing.assert_allclose([got[f"d{i}"] for i in others], expected, atol=1e-5)
 
 
+def test_examples_mixing_stored_ids_and_vectors(small):
+    index, vectors, rng = small
+    q, extra_pos, extra_neg = rng.normal(size=(3, 12))
+    hits = index.search(q, k=60, positives=["d1", extra_pos], negatives=[extra_neg, "d5"])
+    ids = [h.id for h in hits]
+    assert {"d1", "d5"}.isdisjoint(ids) and len(ids) == 58  # stored examples never return
+    others = [i for i in range(60) if i != 1]
+    ref = _reference_svm(
+        _unit(np.vstack([q, vectors[1], extra_pos])),
+        _unit(np.vstack([vectors[others], extra_neg, vectors[5]])),
+    )
+    expected = dict(zip(others, ref.decision_function(_unit(vectors[others])), strict=True))
+    np.testing.assert_allclose(
+        [h.svm_score for h in hits], [expected[int(h.id[1:])] for h in hits], atol=1e-5
+    )
+    with pytest.raises(KeyError, match="unknown id"):
+        index.search(q, positives=["d1", "nope", extra_pos])
+    with pytest.raises(ValueError, match="dimension 3"):
+        index.search(q, positives=["d1", [1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match="positives must be a sequence of stored ids or vectors"):
+        index.search(q, positives=3)
+
+
 def test_more_like_these_without_a_query(small):
     index, _, _ = small
     hits = index.search(None, k=5, positives=["d4", "d5"])
@@ -359,6 +382,17 @@ def test_zero_norm_vectors_are_refused(small):
         index.search(np.zeros(12))
     with pytest.raises(ValueError, match="zero-norm"):
         SVMIndex.from_embeddings(np.zeros((2, 3)))
+
+
+@pytest.mark.filterwarnings("error")  # no overflow/underflow warnings either
+def test_vectors_with_huge_or_tiny_entries_keep_their_direction():
+    vecs = np.array([[1e200, 1e200, 0.0], [1e-320, 0.0, 1e-320], [3.0, 4.0, 0.0]])
+    index = SVMIndex.from_embeddings(vecs, ids=["huge", "tiny", "plain"], dtype=np.float64)
+    s = 0.5**0.5
+    np.testing.assert_allclose(index.vectors, [[s, s, 0], [s, 0, s], [0.6, 0.8, 0]], rtol=1e-12)
+    assert index.search([1e300, 1e300, 0.0], k=1, mode="knn")[0].id == "huge"
+    with pytest.raises(ValueError, match="zero-norm"):
+        SVMIndex.from_embeddings([[0.0, 0.0, 0.0], [1e-320, 0.0, 0.0]])
 
 
 def test_dimension_mismatch_names_both_dimensions(small):

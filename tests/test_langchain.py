@@ -180,6 +180,20 @@ def test_add_and_delete(retriever, embedding):
         retriever.add_texts(["again"], ids=["t0"])
 
 
+def test_ids_given_as_a_str_or_no_sequence_are_refused(retriever, embedding):
+    assert [d.id for d in retriever.get_by_ids(["t1", "t0", "gone"])] == ["t1", "t0"]
+    for call in (retriever.get_by_ids, retriever.delete):
+        with pytest.raises(TypeError, match=r"got a single str; wrap it as \[id\]"):
+            call("t0")
+        with pytest.raises(TypeError, match="ids must be a sequence of ids, got NoneType"):
+            call(None)
+    assert len(retriever.index) == 12
+    with pytest.raises(
+        TypeError, match=r"must be a \(text, vector\) pair, got a tuple of length 1"
+    ):
+        retriever.add_embeddings([("t",)])
+
+
 def test_from_embeddings_uses_the_given_vectors(embedding):
     docs = corpus()
     pairs = [(d.page_content, embedding.embed_query(d.page_content)) for d in docs]
@@ -245,6 +259,35 @@ def test_positives_and_negatives_by_id_document_and_vector(retriever, embedding)
     assert retriever.invoke(QUERY, k=12, positives=outside) == retriever.invoke(
         QUERY, k=12, positives=vector
     )
+
+
+def test_stored_and_unstored_documents_as_examples_together(retriever, embedding):
+    """A stored Document among unstored ones stays a stored example: never returned."""
+    stored = retriever.get_by_ids(["t4"])[0]
+    outside = Document("simmer the tomato sauce with garlic")
+    vector = embedding.embed_query(outside.page_content)
+    for name in ("positives", "negatives"):
+        docs = retriever.invoke(QUERY, k=12, **{name: [stored, outside]})
+        assert "t4" not in {d.id for d in docs}
+        assert docs == retriever.invoke(QUERY, k=12, **{name: ["t4", vector]})
+    hits = _core_hits(retriever, QUERY, 12, "svm", positives=["t4", vector])
+    docs = retriever.invoke(QUERY, k=12, positives=[outside, stored])
+    assert [d.id for d in docs] == [h.id for h in hits]
+
+
+async def test_stored_and_unstored_documents_as_examples_together_async(retriever):
+    stored = retriever.get_by_ids(["t4"])[0]
+    outside = Document("simmer the tomato sauce with garlic")
+    got = await retriever.ainvoke(QUERY, k=12, positives=[stored, outside])
+    assert got == retriever.invoke(QUERY, k=12, positives=[stored, outside])
+    assert "t4" not in {d.id for d in got}
+
+
+def test_examples_that_are_no_sequence_are_refused(retriever):
+    with pytest.raises(TypeError, match="positives must be a sequence of stored ids or vectors"):
+        retriever.invoke(QUERY, positives=5)
+    with pytest.raises(ValueError, match="query is empty"):
+        retriever.invoke("", positives=np.zeros((0, retriever.index.dim)))
 
 
 def test_more_like_these_with_an_empty_query(retriever):
@@ -438,6 +481,31 @@ def test_unknown_options_and_parameters_are_refused(retriever, embedding):
         SVMRetriever.from_texts(["a", "b"], embedding, ids=["same", "same"])
     with pytest.raises(TypeError, match="a mix"):
         retriever.invoke(QUERY, positives=[Document("x"), "t1"])
+
+
+def test_score_threshold_set_in_the_factories_checked_and_saved(embedding, tmp_path):
+    everything = SVMRetriever.from_documents(corpus(), embedding, k=12).invoke(QUERY)
+    cut = sorted(d.metadata["relevance"] for d in everything)[6]
+    retriever = SVMRetriever.from_documents(corpus(), embedding, k=12, score_threshold=cut)
+    assert retriever.score_threshold == cut
+    docs = retriever.invoke(QUERY)
+    assert 0 < len(docs) < 12 and all(d.metadata["relevance"] >= cut for d in docs)
+    assert len(retriever.invoke(QUERY, score_threshold=0.0)) == 12  # off for one call
+    texts = [d.page_content for d in corpus()]
+    assert SVMRetriever.from_texts(texts, embedding, score_threshold=0.25).score_threshold == 0.25
+    with pytest.raises(ValueError, match="score_threshold"):
+        SVMRetriever(index=retriever.index, embedding=embedding, score_threshold=2)
+    with pytest.raises(ValueError, match="score_threshold"):
+        SVMRetriever.from_documents(corpus(), embedding, score_threshold=-0.1)
+    with pytest.raises(TypeError, match="unknown scoring parameter"):
+        SVMRetriever.from_documents(corpus(), embedding, threshold=0.5)
+    retriever.save(tmp_path / "index")
+    loaded = SVMRetriever.load(tmp_path / "index", embedding)
+    assert loaded.score_threshold == cut
+    assert loaded.invoke(QUERY) == docs
+    assert (
+        SVMRetriever.load(tmp_path / "index", embedding, score_threshold=0.1).score_threshold == 0.1
+    )
 
 
 def test_score_threshold_on_calibrated_relevance(retriever):

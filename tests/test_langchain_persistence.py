@@ -49,6 +49,7 @@ def test_settings_live_under_their_own_key_and_others_are_kept(retriever, tmp_pa
         "k": 4,
         "mode": "knn",
         "batch_size": loaded.batch_size,
+        "score_threshold": None,
         "embedding": "BagOfWordsEmbeddings",
     }
 

@@ -182,7 +182,20 @@ def test_reranking_retriever_chains_base_retriever_and_reranker(store, embedding
         retriever.invoke(QUERY, k=0)
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['top_k'\]"):
         retriever.invoke(QUERY, top_k=2)
+    with pytest.raises(ValueError, match="query is empty"):
+        retriever.invoke("  ")
     assert embedding.query_calls == []  # refused before the base retriever ran
+
+
+async def test_an_empty_query_is_refused_as_by_the_retriever(store, embedding):
+    reranker = SVMReranker(embedding=embedding, score_threshold=0.2)
+    candidates = store.similarity_search(QUERY, k=4)
+    with pytest.raises(ValueError, match="query is empty"):
+        reranker.compress_documents(candidates, "")
+    with pytest.raises(ValueError, match="query is empty"):
+        await reranker.acompress_documents(candidates, " ")
+    with pytest.raises(ValueError, match="score_threshold"):
+        SVMReranker(embedding=embedding, score_threshold=1.5)
 
 
 async def test_reranking_retriever_batch_and_async(store, embedding):

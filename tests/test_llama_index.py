@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 
@@ -384,6 +385,22 @@ def test_load_a_plain_index_is_refused(tmp_path, model):
         SVMRetriever.from_persist_dir(tmp_path / "plain", embed_model=model)
 
 
+def test_load_without_embed_model_names_the_model_it_was_built_with(tmp_path, model):
+    from llama_index.core import Settings
+
+    if Settings._embed_model is not None:  # set by another test: this case cannot arise
+        pytest.skip("Settings.embed_model is set")
+    try:
+        import llama_index.embeddings.openai  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("LlamaIndex's default embed model is installed")
+    SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model).persist(tmp_path / "i")
+    with pytest.raises(ValueError, match=r"Pass embed_model=.*built with HashEmbedding"):
+        SVMRetriever.from_persist_dir(tmp_path / "i")
+
+
 # ------------------------------------------------------------------------------ bad input
 def test_exactly_one_source(model):
     nodes = corpus_nodes()
@@ -506,3 +523,25 @@ def test_score_threshold_on_calibrated_relevance(model):
         nodes=corpus_nodes(), embed_model=model, similarity_top_k=3, score_threshold=1.0
     )
     assert strict.retrieve("a programming language for code") == []
+    for bad, exc in ((2.0, ValueError), (float("nan"), ValueError), (True, TypeError)):
+        with pytest.raises(exc, match="score_threshold"):
+            SVMRetriever.from_defaults(nodes=corpus_nodes(), embed_model=model, score_threshold=bad)
+
+
+def test_returned_nodes_pickle_as_they_are(retriever):
+    """Scored nodes are of a class made at run time; they pickle by their base class."""
+    docs = SVMRetriever.from_defaults(
+        documents=[Document(text="apples and pears", id_="d1")], embed_model=HashEmbedding()
+    ).retrieve("apples")
+    for result in [*retriever.retrieve("a programming language"), *docs]:
+        again = pickle.loads(pickle.dumps(result))
+        assert type(again.node) is type(result.node)
+        assert again.node.model_dump() == result.node.model_dump()
+        assert again.node.hash == result.node.hash and again.score == result.score
+        assert "node" in result.__dict__  # pickling left the original whole
+
+
+def test_empty_query_is_refused_with_a_clear_error(retriever):
+    for query in ("", QueryBundle("")):
+        with pytest.raises(ValueError, match="query is empty"):
+            retriever.retrieve(query)

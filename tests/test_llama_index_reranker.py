@@ -75,12 +75,33 @@ def test_stored_embeddings_are_used(model):
 
 
 def test_precomputed_query_embedding(model):
-    bundle = QueryBundle("ignored words", embedding=model.vector("string instrument bow"))
+    bundle = QueryBundle("", embedding=model.vector("string instrument bow"))
     got = SVMReranker(embed_model=model, top_n=1).postprocess_nodes(
         candidates(), query_bundle=bundle
     )
     assert ids(got) == ["violin"]
     assert model.queries == []
+    # Nodes that carry their embeddings are compared with the bundle's embedding as is.
+    carried = [
+        NodeWithScore(node=n.node.model_copy(update={"embedding": model.vector(n.node.text)}))
+        for n in candidates()
+    ]
+    bundle = QueryBundle("ignored words", embedding=model.vector("string instrument bow"))
+    got = SVMReranker(embed_model=model, top_n=1).postprocess_nodes(carried, query_bundle=bundle)
+    assert ids(got) == ["violin"]
+    assert model.queries == []
+
+
+async def test_nodes_it_embeds_are_compared_with_the_query_embedded_by_the_same_model(model):
+    """In a query engine the bundle's embedding comes from the upstream retriever's model."""
+    other_model = [0.0] * 63 + [1.0]  # what another model made of the query: ignored
+    bundle = QueryBundle("string instrument bow", embedding=other_model)
+    reranker = SVMReranker(embed_model=model, top_n=1)
+    assert ids(reranker.postprocess_nodes(candidates(), query_bundle=bundle)) == ["violin"]
+    got = await reranker.apostprocess_nodes(candidates(), query_bundle=bundle)
+    assert ids(got) == ["violin"]
+    assert model.async_queries == ["string instrument bow"]  # the async API, once
+    assert model.queries == ["string instrument bow"] * 2  # (the async one calls the sync)
 
 
 def test_background_negatives_change_the_svm_and_are_never_returned(model):
@@ -134,7 +155,7 @@ def test_empty_and_bad_input(model):
     with pytest.raises(ValueError, match="negatives contains NaN"):
         SVMReranker(embed_model=model, negatives=[[float("nan")] * 64])
     with pytest.raises(
-        ValueError, match=r"HashEmbedding\..*dimension 64, but the index has dimension 3"
+        ValueError, match=r"negatives has dimension 3 .*but the index has dimension 64"
     ):
         SVMReranker(embed_model=model, negatives=np.eye(3)).postprocess_nodes(
             candidates(), query_str="fruit"
@@ -158,3 +179,22 @@ def test_reranker_serializes_without_arrays(model):
     assert data["class_name"] == "SVMReranker"
     assert "_negatives" not in data
     assert "array" not in repr(reranker)
+
+
+def test_settings_checked_when_set_and_mixed_dimensions_named(model):
+    for bad, exc in ((True, TypeError), (float("nan"), ValueError), (1.5, ValueError)):
+        with pytest.raises(exc, match="score_threshold"):
+            SVMReranker(embed_model=model, score_threshold=bad)
+    reranker = SVMReranker(embed_model=model)
+    reranker.top_n = 0
+    with pytest.raises(ValueError, match="top_n must be >= 1"):
+        reranker.postprocess_nodes(candidates(), query_str="fruit")
+    mixed = candidates()[:2]
+    mixed[0] = NodeWithScore(node=mixed[0].node.model_copy(update={"embedding": [1.0, 0.0]}))
+    mixed[1] = NodeWithScore(node=mixed[1].node.model_copy(update={"embedding": [1.0, 0, 0]}))
+    with pytest.raises(ValueError, match=r"different dimensions \[2, 3\]"):
+        SVMReranker(embed_model=model).postprocess_nodes(
+            mixed, query_bundle=QueryBundle("", embedding=[1.0, 0.0])
+        )
+    with pytest.raises(ValueError, match="query is empty"):
+        SVMReranker(embed_model=model).postprocess_nodes(candidates(), query_str="  ")

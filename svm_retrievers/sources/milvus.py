@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ..validation import check_ids, check_k, check_matrix, check_optional_list, check_vector
+from ..validation import (
+    check_id_list,
+    check_ids,
+    check_k,
+    check_matrix,
+    check_optional_list,
+    check_vector,
+)
 from .base import Candidates
 from .searcher import CandidateSearcher
 
@@ -489,10 +496,7 @@ class MilvusSource:
 
     def delete(self, ids: Sequence[str]) -> None:
         """Delete the documents with these ids."""
-        if isinstance(ids, str):
-            msg = "ids must be a sequence of ids, got a single str; wrap it as [id]"
-            raise TypeError(msg)
-        targets = [int(i) if self._int_ids else str(i) for i in ids]
+        targets = [int(i) if self._int_ids else str(i) for i in check_id_list(ids)]
         if targets and self._dim is not None:
             self.client.delete(self.collection_name, ids=targets)
         self.refresh()
