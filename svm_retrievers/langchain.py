@@ -581,8 +581,9 @@ class SVMRetriever(BaseRetriever):
         score_threshold: float | None = None,
     ) -> SVMRetriever:
         """Load a retriever written by :meth:`save`; ``k``/``mode``/``batch_size``/
-        ``score_threshold`` override the saved settings. ``embedding`` must be the model the index was built with; it may
-        be left out when the index carries its own embedder (see :meth:`save`)."""
+        ``score_threshold`` override the saved settings. ``embedding`` must be the model the
+        index was built with; it may be left out when the index carries its own embedder
+        (see :meth:`save`)."""
         index = SVMIndex.load(path)
         if embedding is None:
             if index.embedder is None:
@@ -728,7 +729,7 @@ def _by_positives(query: str, positives: Any) -> bool:
     """An empty query searches by the positives alone; without positives it is refused."""
     if query.strip():
         return False
-    if positives is None or len(positives) == 0:
+    if positives is None or (hasattr(positives, "__len__") and len(positives) == 0):
         msg = "query is empty: give a non-empty query, or positives=... for 'more like these'"
         raise ValueError(msg)
     return True
