@@ -634,6 +634,9 @@ class SVMIndex:
             rows = rows.tolist()  # the filters below index Python lists row by row
         if isinstance(where, Mapping):  # required values: one cached column per key
             for key, value in where.items():
+                if isinstance(value, np.ndarray):  # == would compare element-wise
+                    msg = f"where[{key!r}] is an array: give the required value itself"
+                    raise TypeError(msg)
                 column = _metadata_column(snap, key)
                 rows = [r for r in rows if (x := column[r]) is not _MISSING and x == value]
         elif where is not None:

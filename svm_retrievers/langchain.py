@@ -506,12 +506,15 @@ class SVMRetriever(BaseRetriever):
         texts: Iterable[str],
         metadatas: Sequence[Mapping[str, Any] | None] | None,
         ids: Sequence[str | None] | None,
-    ) -> tuple[list[str], list[Mapping[str, Any] | None] | None, list[str]]:
-        """Check texts, metadatas and ids before anything is embedded."""
+    ) -> tuple[list[str], list[Mapping[str, Any] | None] | None, list[str] | None]:
+        """Check texts, metadatas and ids before anything is embedded. Without any id, a
+        database makes its own (``None``): its keys may be integers, or generated."""
         texts = _check_texts(texts)
         n = len(texts)
         metas = check_optional_list(metadatas, n, "metadatas")
         given = check_optional_list(ids, n, "ids") or [None] * n
+        if isinstance(self.index, CandidateSearcher) and all(i is None for i in given):
+            return texts, metas, None
         new_ids = check_ids([i if i is not None else str(uuid.uuid4()) for i in given], n)
         clash = _stored(self.index, new_ids)
         if clash:

@@ -157,3 +157,46 @@ def test_milvus_objects_refuse_copies_clearly(searcher):
         with pytest.raises(TypeError, match="client connection"):
             clone(searcher)
     assert searcher.search(QUERIES[0], k=3)  # the original still works
+
+
+def test_milvus_integer_keys_take_writes(milvus_uri, reference):
+    """INT64 primary keys (pymilvus 3 reports field types as ints): writes send integers."""
+    from pymilvus import DataType, MilvusClient
+
+    client = MilvusClient(milvus_uri)
+    for name, auto in (("intpk", False), ("autopk", True)):
+        schema = client.create_schema(auto_id=auto, enable_dynamic_field=True)
+        schema.add_field("pk", DataType.INT64, is_primary=True, auto_id=auto)
+        schema.add_field("emb", DataType.FLOAT_VECTOR, dim=D)
+        index_params = client.prepare_index_params()
+        index_params.add_index("emb", index_type="FLAT", metric_type="COSINE")
+        client.create_collection(name, schema=schema, index_params=index_params)
+    s = MilvusSVMSearcher(client=client, collection_name="intpk", vector_field="emb")
+    assert s.add(VECTORS[:2], ["100000", "100001"]) == ["100000", "100001"]
+    generated = s.add(VECTORS[2:4])
+    assert len(generated) == 2 and all(int(i) > 0 for i in generated)
+    assert len(s) == 4 and s.search(VECTORS[2], k=1, mode="knn")[0].id == generated[0]
+    with pytest.raises(ValueError, match="integer primary key .*'abc' is not an integer"):
+        s.add(VECTORS[4:5], ["abc"])
+    assert "abc" not in s and s.fetch(["abc", "100000"]).ids == ["100000"]
+    s.delete(["abc", "100001"])
+    assert len(s) == 3
+    auto = MilvusSVMSearcher(client=client, collection_name="autopk", vector_field="emb")
+    ids = auto.add(VECTORS[:3], metadatas=[{"g": i} for i in range(3)])
+    assert len(set(ids)) == 3 and auto.fetch(ids).ids == ids
+    assert auto.search(VECTORS[1], k=1, mode="knn")[0].id == ids[1]
+    with pytest.raises(ValueError, match="auto_id"):
+        auto.add(VECTORS[:1], ["5"])
+
+
+def test_milvus_a_filter_matching_nothing_returns_no_hits(searcher, milvus_uri):
+    q = QUERIES[0]
+    for where in ({"group": 99}, {"group": []}, {"no_such_key": 1}, "group == 99"):
+        assert searcher.search(q, k=5, where=where) == []
+        assert searcher.search_batch(QUERIES[:2], k=5, where=where) == [[], []]
+    with pytest.raises(ValueError, match="dimension"):
+        searcher.search(np.ones(D + 1), k=3, where={"group": 99})
+    with pytest.raises(TypeError, match="got None"):
+        searcher.search(q, k=3, where={"group": None})
+    with pytest.raises(ValueError, match="collection 'never_made' holds no documents"):
+        MilvusSVMSearcher(milvus_uri, "never_made").search(q, k=3)

@@ -252,6 +252,32 @@ def test_langchain_milvus_reads_a_langchain_milvus_collection():
     assert {d.metadata["topic"] for d in retriever.invoke("x", filter={"topic": "svm"})} == {"svm"}
 
 
+def test_langchain_milvus_writes_to_an_auto_id_integer_key_collection():
+    """langchain-milvus with ``auto_id=True``: `pk` INT64 made by Milvus; ids come back."""
+    client = MilvusClient(_uri())
+    schema = client.create_schema(auto_id=True, enable_dynamic_field=True)
+    schema.add_field("pk", DataType.INT64, is_primary=True, auto_id=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=65_535)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=BOW.dim)
+    index_params = client.prepare_index_params()
+    index_params.add_index("vector", index_type="HNSW", metric_type="L2")
+    client.create_collection("lc_auto", schema=schema, index_params=index_params)
+    client.close()
+    retriever = lc.SVMRetriever.from_milvus(BOW, _uri(), "lc_auto")
+    docs = corpus()
+    ids = retriever.add_texts(
+        [d.page_content for d in docs], [{"topic": d.metadata["topic"]} for d in docs]
+    )
+    assert len(set(ids)) == len(docs) and all(i.isdigit() for i in ids)
+    got = retriever.invoke(docs[3].page_content, k=1, mode="knn")
+    assert got[0].id == ids[3] and got[0].page_content == docs[3].page_content
+    assert retriever.invoke("x", filter={"topic": "nothing"}) == []
+    with pytest.raises(ValueError, match="auto_id"):
+        retriever.add_texts(["one more"], ids=["987654321"])
+    retriever.delete([ids[3]])
+    assert retriever.get_by_ids([ids[3], ids[4]])[0].id == ids[4]
+
+
 def test_langchain_milvus_clear_errors(lc_pair):
     _, milvus = lc_pair
     with pytest.raises(ValueError, match="does not exist"):

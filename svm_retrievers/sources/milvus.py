@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,6 +118,7 @@ class MilvusSource:
         self._lock = threading.Lock()
         self._dim: int | None = None
         self._int_ids = False
+        self._auto_id = False
         self._metric = metric
         self._dynamic = True
         self._static: list[str] = []
@@ -156,7 +157,8 @@ class MilvusSource:
         if self.text_field is not None and self.text_field not in fields:
             self.text_field = None
         self._dim = int(fields[self.vector_field]["params"]["dim"])
-        self._int_ids = "INT" in str(fields[self.id_field]["type"]).upper()
+        self._int_ids = _is_int_type(fields[self.id_field]["type"])
+        self._auto_id = bool(fields[self.id_field].get("auto_id", info.get("auto_id", False)))
         self._dynamic = bool(info.get("enable_dynamic_field", False))
         special = {f for f in (self.id_field, self.vector_field, self.text_field) if f}
         self._static = [
@@ -395,7 +397,9 @@ class MilvusSource:
         if not ids:
             dim = self._dim or 0
             return Candidates([], np.zeros((0, dim), np.float32), np.zeros(0), [], [])
-        keys = [int(i) if self._int_ids else str(i) for i in ids]
+        keys = self._keys(ids)
+        if not keys:  # no id can be stored (not integers, for integer keys)
+            return self.fetch([])
         rows = self.client.get(self.collection_name, ids=keys, output_fields=self._output_fields())
         by_id = {str(row[self.id_field]): row for row in rows}
         ordered = [{"entity": by_id[i], self.id_field: i} for i in ids if i in by_id]
@@ -460,12 +464,23 @@ class MilvusSource:
         """
         matrix = check_matrix(vectors, "vectors", dim=self._dim, dtype=np.float32)
         n = matrix.shape[0]
+        if self._auto_id and ids is not None:
+            msg = (
+                f"collection {self.collection_name!r} generates its own ids (auto_id):"
+                " add without ids"
+            )
+            raise ValueError(msg)
         if ids is None:
             import uuid
 
-            new_ids = [uuid.uuid4().hex for _ in range(n)]
+            # Integer keys get random positive 63-bit ids; auto_id ones are Milvus's.
+            new_ids = [
+                str(uuid.uuid4().int >> 65) if self._int_ids else uuid.uuid4().hex for _ in range(n)
+            ]
         else:
             new_ids = check_ids(ids, n)
+            if self._int_ids:
+                self._keys(new_ids, strict=True)
         text_list = check_optional_list(texts, n, "texts") or [None] * n
         meta_list = check_optional_list(metadatas, n, "metadatas") or [None] * n
         if self._dim is None:
@@ -484,19 +499,26 @@ class MilvusSource:
             row: dict[str, Any] = (
                 {self.metadata_field: dict(meta)} if self.metadata_field else dict(meta)
             )
-            row[self.id_field or "id"] = int(new_ids[i]) if self._int_ids else new_ids[i]
+            if not self._auto_id:
+                row[self.id_field or "id"] = int(new_ids[i]) if self._int_ids else new_ids[i]
             row[self.vector_field] = matrix[i]
             if self.text_field is not None:
                 row[self.text_field] = text_list[i] if text_list[i] is not None else ""
             rows.append(row)
-        for start in range(0, n, batch_size):
-            self.client.upsert(self.collection_name, rows[start : start + batch_size])
+        if self._auto_id:
+            new_ids = []
+            for start in range(0, n, batch_size):
+                done = self.client.insert(self.collection_name, rows[start : start + batch_size])
+                new_ids.extend(str(i) for i in done["ids"])
+        else:
+            for start in range(0, n, batch_size):
+                self.client.upsert(self.collection_name, rows[start : start + batch_size])
         self.refresh()
         return new_ids
 
     def delete(self, ids: Sequence[str]) -> None:
         """Delete the documents with these ids."""
-        targets = [int(i) if self._int_ids else str(i) for i in check_id_list(ids)]
+        targets = self._keys(check_id_list(ids))
         if targets and self._dim is not None:
             self.client.delete(self.collection_name, ids=targets)
         self.refresh()
@@ -505,15 +527,52 @@ class MilvusSource:
         """Close the client connection."""
         self.client.close()
 
+    def _keys(self, ids: Iterable[Any], *, strict: bool = False) -> list[Any]:
+        """``ids`` as the collection's primary keys. With integer keys, an id that is not an
+        integer cannot be stored: it is left out, or refused with ``strict``."""
+        if not self._int_ids:
+            return [str(i) for i in ids]
+        keys = []
+        for i in ids:
+            try:
+                keys.append(int(i))
+            except (TypeError, ValueError):
+                if strict:
+                    msg = (
+                        f"collection {self.collection_name!r} has an integer primary key"
+                        f" ({self.id_field!r}): id {i!r} is not an integer"
+                    )
+                    raise ValueError(msg) from None
+        return keys
+
+
+def _is_int_type(kind: Any) -> bool:
+    """Whether a field type from ``describe_collection`` is an integer type (a ``DataType``,
+    its int value, or its name, depending on the pymilvus version)."""
+    from pymilvus import DataType
+
+    ints = {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64}
+    if isinstance(kind, str):
+        return kind.upper().removeprefix("DATATYPE.") in {t.name for t in ints}
+    try:
+        return DataType(int(kind)) in ints
+    except (TypeError, ValueError):
+        return False
+
 
 def _literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float, str)) or value is None:
+    if isinstance(value, (int, float, str)):
         return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
-    msg = f"where values must be str, int, float, bool or lists of them, got {type(value).__name__}"
+    got = (
+        "None (a dict filter cannot match None over Milvus)"
+        if value is None
+        else type(value).__name__
+    )
+    msg = f"where values must be str, int, float, bool or lists of them, got {got}"
     raise TypeError(msg)
 
 

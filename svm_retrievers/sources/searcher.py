@@ -184,8 +184,23 @@ class CandidateSearcher:
         """
         k, threshold = self._check_options(k, positives, negatives, score_threshold)
         p = self.params.replace(mode=mode, **params)
+        if self._matches_nothing(where):
+            check_vector(query, "query", dim=self.source.dim)
+            return []
         result = self.solve(query, where=where, k=k, C=p.C, tol=p.tol)
         return self._rank(result, query, k, p, threshold)
+
+    def _matches_nothing(self, where: Any) -> bool:
+        """Whether ``where`` matches no document (a search then returns no hits, as the
+        in-memory index does); a source with no documents at all is an error."""
+        if self.source.size(where) > 0:
+            return False
+        if where is None or self.source.size(None) < 1:
+            name = getattr(self.source, "collection_name", None)
+            what = f"collection {name!r}" if name else f"the {type(self.source).__name__}"
+            msg = f"{what} holds no documents (empty, or not created yet): add documents first"
+            raise ValueError(msg)
+        return True
 
     def _check_options(
         self, k: int, positives: Any, negatives: Any, score_threshold: float | None
@@ -266,5 +281,10 @@ class CandidateSearcher:
         k, threshold = self._check_options(k, positives, negatives, score_threshold)
         p = self.params.replace(mode=mode, **params)
         rows = np.asarray(queries)
+        if self._matches_nothing(where):
+            checked = check_rows(rows, "queries")
+            for q in checked:
+                check_vector(q, "query", dim=self.source.dim)
+            return [[] for _ in checked]
         results = self.solve_batch(rows, where=where, k=k, C=p.C, tol=p.tol)
         return [self._rank(r, q, k, p, threshold) for r, q in zip(results, rows, strict=True)]
