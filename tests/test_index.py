@@ -498,6 +498,8 @@ def test_filter_that_excludes_everything_returns_nothing(small):
     assert index.search_batch(np.ones((2, 12)), where={"group": 99}) == [[], []]
     scores = index.get_scores(np.ones(12), where={"group": 99})
     assert scores.ids == [] and scores.svm.shape == (0,)
+    with pytest.raises(TypeError, match=r"where\['group'\] is an array"):
+        index.search(np.ones(12), where={"group": np.array([1, 2])})
 
 
 def test_where_predicate_cannot_modify_stored_metadata(small):
