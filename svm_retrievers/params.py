@@ -15,6 +15,8 @@ from .validation import (
 )
 
 DEFAULT_MODE = "knn"
+MAX_C = 1e30
+"""The largest ``C`` accepted (LinearSVC returns up to here; at 1e100 it does not)."""
 """The default ranking. Chosen by the evaluation in the README ("Retrieval quality"): on the
 shared collections with three embeddings, neither the exemplar SVM nor the z-score hybrid
 beats kNN without a significant loss somewhere. The SVM and hybrid scores are still computed
@@ -27,7 +29,8 @@ class ScoringParams:
 
     Attributes:
         mode: the score that ranks results: ``"svm"``, ``"knn"`` or ``"hybrid"``.
-        C: the SVM's regularization (LinearSVC's ``C``); smaller is closer to kNN.
+        C: the SVM's regularization (LinearSVC's ``C``, at most ``MAX_C``); smaller is
+            closer to kNN.
         tol: the solver's stopping tolerance.
         max_iter: the solver's iteration cap.
         random_state: seed for the reference solver's shuffling and negative sampling.
@@ -50,7 +53,12 @@ class ScoringParams:
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
-        check_positive_float(self.C, "C")
+        if check_positive_float(self.C, "C") > MAX_C:
+            msg = (
+                f"C must be at most {MAX_C:g}, got {self.C:g}: scikit-learn's liblinear (the"
+                " reference solver) does not return for far larger C"
+            )
+            raise ValueError(msg)
         check_positive_float(self.tol, "tol")
         _check_int(self.max_iter, "max_iter", minimum=1)
         if self.random_state is not None:

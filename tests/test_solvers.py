@@ -297,6 +297,34 @@ def test_max_iter_is_honoured(clustered: np.ndarray) -> None:
     assert full.converged and full.n_iter > 1
 
 
+def test_newton_past_its_budget_hands_the_problem_to_liblinear(
+    clustered: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A near-singular Hessian (huge C) must not run Newton for hours: past its budget of
+    steps the answer is liblinear's, single or batched."""
+    queries = queries_like(clustered, 2, seed=13)
+    problems = [make_problem(clustered, q, C=10.0) for q in queries]
+    monkeypatch.setattr(newton, "_NEWTON_MAX", 1)
+    for got, problem in zip(solve_newton_batch(problems), problems, strict=True):
+        ref = solve_liblinear(problem)
+        np.testing.assert_array_equal(got.coef, ref.coef)
+        np.testing.assert_array_equal(got.row_scores, ref.row_scores)
+    monkeypatch.undo()
+    monkeypatch.setattr(newton, "_CG_BUDGET", 1)
+    got = solve_newton(problems[0])
+    np.testing.assert_array_equal(got.coef, solve_liblinear(problems[0]).coef)
+
+
+def test_huge_C_is_solved_by_liblinear_and_bounded(clustered: np.ndarray) -> None:
+    query = queries_like(clustered, 1, seed=14)[0]
+    problem = make_problem(clustered[:300], query, C=1e12)
+    np.testing.assert_array_equal(solve_newton(problem).coef, solve_liblinear(problem).coef)
+    index = SVMIndex.from_embeddings(clustered[:300])
+    assert len(index.search(query, k=3, mode="svm", C=1e30)) == 3
+    with pytest.raises(ValueError, match="C must be at most 1e\\+30"):
+        index.search(query, C=1e31)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_line_search_finds_the_exact_minimizer(seed: int) -> None:
     """Newton's line search against the slope of the 1-D objective computed directly: the step

@@ -50,6 +50,7 @@ import numpy as np
 from .._products import row_products
 from ..scoring import top_positions
 from .base import SVMProblem, SVMSolution
+from .liblinear import solve_liblinear
 
 _CACHE_KEY = "newton.subspace"
 _N_COMPONENTS = 128  # principal directions of the corpus in the warm-start subspace (at most;
@@ -64,6 +65,10 @@ _WORKING_FACTOR = 2.0  # working set: this many times the warm start's margin vi
 _MIN_WORKING = 1024  # ... and at least this many documents (or all of them)
 _ADD_SLACK = 0.05  # after a check pass, also add near-violators (above -1 - slack)
 _CG_MAX = 400  # conjugate-gradient steps per Newton step
+_C_NEWTON_MAX = 1e10  # above this C the Hessian is numerically singular: liblinear solves it
+_NEWTON_MAX = 200  # Newton's budget per problem: at most this many steps (within max_iter) ...
+_CG_BUDGET = 20_000  # ... and this many CG steps in all; past it (C so large that the Hessian
+# is near singular) the problem goes to liblinear, whose answer is the reference anyway
 _STALE = 0.1  # the CG preconditioner is kept while the active set moves by at most this share
 _ETA = 0.03  # relative CG tolerance while the active set still moves (inexact Newton)
 _LINE_PROBES = 2  # line search: Newton probes of the slope before the exact sweep
@@ -153,7 +158,9 @@ class _State:
     blocked: np.ndarray | None = None  # (n_rows,) rows of ``negatives`` that are not negatives
     in_work: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (n_rows,)
     n_iter: int = 0
+    cg_steps: int = 0
     converged: bool = False
+    over_budget: bool = False  # Newton's budget ran out: liblinear solves it instead
     done: bool = False
     row_scores: np.ndarray | None = None
     rows: _Rows | None = None  # the working set while Newton runs (released in between)
@@ -283,6 +290,11 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
     """
     if not problems:
         return []
+    if any(p.C > _C_NEWTON_MAX for p in problems):
+        return [
+            solve_liblinear(p) if p.C > _C_NEWTON_MAX else solve_newton_batch([p])[0]
+            for p in problems
+        ]
     first = problems[0]
     same = all(
         p.matrix is first.matrix
@@ -322,7 +334,9 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
         for j, s in enumerate(active):
             _check(s, scores[j] + s.w[-1])
     return [
-        SVMSolution(
+        solve_liblinear(s.problem)
+        if s.over_budget
+        else SVMSolution(
             coef=s.w[:-1].copy(),
             intercept=float(s.w[-1]),
             n_iter=s.n_iter,
@@ -780,11 +794,18 @@ def _newton(s: _State) -> None:
         if s.n_iter >= p.max_iter:
             s.converged = False
             break
+        if s.n_iter >= _NEWTON_MAX or s.cg_steps >= _CG_BUDGET:
+            s.converged = False
+            s.over_budget = True
+            break
         s.n_iter += 1
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
         # that the next gradient meets the stopping rule.
         rel = max(0.05 * target / gnorm, 1e-10) if settled else _ETA
-        d, xd_active = _cg(xa, ca, -grad, s.basis, s.preconditioner(active), tol=min(rel, 0.1))
+        d, xd_active, steps = _cg(
+            xa, ca, -grad, s.basis, s.preconditioner(active), tol=min(rel, 0.1)
+        )
+        s.cg_steps += steps
         xd = x.extend(d, active, xd_active)
         t = _line_search(float(w @ d), float(d @ d), o, xd, y, c)
         w = w + t * d
@@ -802,9 +823,10 @@ def _cg(
     corr: np.ndarray,
     *,
     tol: float,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Solve ``(I + 2 xa' diag(ca) xa) d = rhs`` by CG preconditioned on the subspace ``u``;
-    returns ``d`` and ``xa @ d`` (accumulated from the products CG makes anyway).
+    returns ``d``, ``xa @ d`` (accumulated from the products CG makes anyway) and the number
+    of CG steps.
 
     The preconditioner is the Hessian's restriction to the warm-start subspace ``u``
     (orthonormal; ``corr`` is its inverse minus the identity) and the identity on its
@@ -822,9 +844,9 @@ def _cg(
     p = z.copy()
     rz = float(r @ z)
     target = tol * float(np.linalg.norm(rhs))
-    for _ in range(_CG_MAX):
-        if float(np.linalg.norm(r)) <= target:
-            break
+    steps = 0
+    while steps < _CG_MAX and float(np.linalg.norm(r)) > target:
+        steps += 1
         xp = xa.dot(p)
         hp = p + xa.tdot(two_c * xp)
         step = rz / float(p @ hp)
@@ -835,7 +857,7 @@ def _cg(
         rz_new = float(r @ z)
         p = z + (rz_new / rz) * p
         rz = rz_new
-    return d, xd
+    return d, xd, steps
 
 
 def _line_search(
@@ -913,7 +935,7 @@ def _check(s: _State, scores: np.ndarray) -> None:
     """Score every row; add margin violators to the working set or finish."""
     outside = ~s.in_work if s.blocked is None else ~(s.in_work | s.blocked)
     violators = (scores > -1.0) & outside
-    if not violators.any() or s.n_iter >= s.problem.max_iter:
+    if not violators.any() or s.n_iter >= s.problem.max_iter or s.over_budget:
         if violators.any():
             s.converged = False
         s.row_scores = scores
