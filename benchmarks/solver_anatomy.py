@@ -88,7 +88,7 @@ def _oracle_newton(
     w = state.w
     grad = w + rows.tdot(2.0 * c * (rows.dot(w) - y))
     rel = tol * max(1.0, float(np.linalg.norm(w))) / float(np.linalg.norm(grad))
-    d, _ = nt._cg(rows, c, -grad, state.basis, corr, tol=rel)
+    d, _, _ = nt._cg(rows, c, -grad, state.basis, corr, tol=rel)
     return CLOCK() - t, w + d
 
 
