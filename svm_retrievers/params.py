@@ -15,12 +15,12 @@ from .validation import (
 )
 
 DEFAULT_MODE = "knn"
-MAX_C = 1e30
-"""The largest ``C`` accepted (LinearSVC returns up to here; at 1e100 it does not)."""
 """The default ranking. Chosen by the evaluation in the README ("Retrieval quality"): on the
 shared collections with three embeddings, neither the exemplar SVM nor the z-score hybrid
 beats kNN without a significant loss somewhere. The SVM and hybrid scores are still computed
 and returned with every hit."""
+MAX_C = 1e30
+"""The largest ``C`` accepted (LinearSVC returns up to here; at 1e100 it does not)."""
 
 
 @dataclass(frozen=True)

@@ -329,6 +329,9 @@ def solve_newton_batch(problems: Sequence[SVMProblem]) -> list[SVMSolution]:
             break
         for s in active:
             _newton(s)
+        active = [s for s in active if not s.done]  # (past Newton's budget: liblinear's)
+        if not active:
+            continue
         # One pass over the matrix for every unfinished problem at once.
         scores = row_products(negatives, np.stack([s.w[:-1] for s in active]))  # row per problem
         for j, s in enumerate(active):
@@ -796,7 +799,7 @@ def _newton(s: _State) -> None:
             break
         if s.n_iter >= _NEWTON_MAX or s.cg_steps >= _CG_BUDGET:
             s.converged = False
-            s.over_budget = True
+            s.over_budget = s.done = True
             break
         s.n_iter += 1
         # Inexact Newton while the active set moves; once it has settled, solve tightly enough
@@ -935,7 +938,7 @@ def _check(s: _State, scores: np.ndarray) -> None:
     """Score every row; add margin violators to the working set or finish."""
     outside = ~s.in_work if s.blocked is None else ~(s.in_work | s.blocked)
     violators = (scores > -1.0) & outside
-    if not violators.any() or s.n_iter >= s.problem.max_iter or s.over_budget:
+    if not violators.any() or s.n_iter >= s.problem.max_iter:
         if violators.any():
             s.converged = False
         s.row_scores = scores
