@@ -251,7 +251,7 @@ class SVMRetriever(BaseRetriever):
     def _valid_mode(cls, value: Any) -> str:
         return check_mode(value)
 
-    @field_validator("score_threshold")
+    @field_validator("score_threshold", mode="before")
     @classmethod
     def _valid_threshold(cls, value: Any) -> float | None:
         return None if value is None else check_unit_interval(value, "score_threshold")
@@ -785,7 +785,7 @@ class SVMReranker(BaseDocumentCompressor):
     def _valid_mode(cls, value: Any) -> str:
         return check_mode(value)
 
-    @field_validator("score_threshold")
+    @field_validator("score_threshold", mode="before")
     @classmethod
     def _valid_threshold(cls, value: Any) -> float | None:
         return None if value is None else check_unit_interval(value, "score_threshold")

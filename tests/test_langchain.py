@@ -497,6 +497,8 @@ def test_score_threshold_set_in_the_factories_checked_and_saved(embedding, tmp_p
         SVMRetriever(index=retriever.index, embedding=embedding, score_threshold=2)
     with pytest.raises(ValueError, match="score_threshold"):
         SVMRetriever.from_documents(corpus(), embedding, score_threshold=-0.1)
+    with pytest.raises(TypeError, match="score_threshold"):  # pydantic would make it 1.0
+        SVMRetriever(index=retriever.index, embedding=embedding, score_threshold=True)
     with pytest.raises(TypeError, match="unknown scoring parameter"):
         SVMRetriever.from_documents(corpus(), embedding, threshold=0.5)
     retriever.save(tmp_path / "index")
@@ -506,6 +508,8 @@ def test_score_threshold_set_in_the_factories_checked_and_saved(embedding, tmp_p
     assert (
         SVMRetriever.load(tmp_path / "index", embedding, score_threshold=0.1).score_threshold == 0.1
     )
+    with pytest.raises(TypeError, match="score_threshold"):
+        SVMRetriever.load(tmp_path / "index", embedding, score_threshold=True)
 
 
 def test_score_threshold_on_calibrated_relevance(retriever):

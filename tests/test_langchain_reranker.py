@@ -196,6 +196,8 @@ async def test_an_empty_query_is_refused_as_by_the_retriever(store, embedding):
         await reranker.acompress_documents(candidates, " ")
     with pytest.raises(ValueError, match="score_threshold"):
         SVMReranker(embedding=embedding, score_threshold=1.5)
+    with pytest.raises(TypeError, match="score_threshold"):
+        SVMReranker(embedding=embedding, score_threshold=True)
 
 
 async def test_reranking_retriever_batch_and_async(store, embedding):
