@@ -283,7 +283,11 @@ def _warn_skipped(n: int, why: str, ids: list[str]) -> None:
 
 
 def _info(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    # Ids and paths can hold what the terminal cannot show (a lone surrogate from a JSON
+    # escape, say): escape it rather than fail while reporting.
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    shown = message.encode(encoding, "backslashreplace").decode(encoding)
+    print(shown, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------- query
@@ -763,7 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except CLIError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _info(f"{PROG}: error: {exc}")
         return exc.code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -391,6 +391,20 @@ def test_empty_and_stop_word_documents_are_skipped_with_a_warning(
     assert len(SVMIndex.load(out)) == len(DOCS)
 
 
+def test_an_id_the_terminal_cannot_show_is_escaped_in_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "\\udc80" in JSON is a lone surrogate: valid JSON, not encodable as UTF-8.
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"text": "", "id": "\\udc80"}\n{"text": "python code", "id": "a"}\n')
+    assert main(["index", str(source), str(tmp_path / "idx"), "--dim", "2"]) == 0
+    assert "skipped 1 document(s) empty: \\udc80" in capsys.readouterr().err
+    source.write_text('{"text": "python code", "id": "\\udc80"}\n{"text": "more code"}\n')
+    assert main(["index", str(source), str(tmp_path / "idx2"), "--dim", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "svm-retrievers: error:" in err and "Traceback" not in err
+
+
 def test_query_modes_text_output(offline_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["query", str(offline_index), "interest rates", "-k", "2", "--mode", "hybrid"]) == 0
     out = capsys.readouterr().out.splitlines()
