@@ -332,8 +332,8 @@ def embed_query_for(index: SVMIndex, path: Path, text: str, args: argparse.Names
         raise CLIError(msg)
     try:
         vector = np.asarray(embedder.embed_query(text), dtype=np.float64)
-    except EmbeddingError as exc:
-        raise CLIError(str(exc)) from exc
+    except (EmbeddingError, ValueError) as exc:
+        raise CLIError(f"cannot embed the query: {exc}") from exc
     if vector.shape != (index.dim,):
         msg = (
             f"the query embedding has dimension {vector.shape[-1]} but the index at "
@@ -342,7 +342,11 @@ def embed_query_for(index: SVMIndex, path: Path, text: str, args: argparse.Names
         )
         raise CLIError(msg)
     if not np.any(vector):
-        msg = "the query shares no words with the index's vocabulary; try other words"
+        msg = (
+            "the query shares no words with the index's vocabulary; try other words"
+            if isinstance(embedder, OfflineEmbedder)
+            else f"the embedder ({_embedder_name(embedder)}) returned a zero vector for the query"
+        )
         raise CLIError(msg)
     return vector
 
@@ -379,7 +383,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     index = load_index(path)
     vector = embed_query_for(index, path, args.text, args)
     modes = list(DISPLAY_ORDER) if args.mode == "all" else [args.mode]
-    params = {name: getattr(args, name) for name in ("C", "alpha") if getattr(args, name)}
+    params = {
+        name: getattr(args, name) for name in ("C", "alpha") if getattr(args, name) is not None
+    }
     try:
         ranked = rankings(index, vector, args.k, modes, **params)
     except ValueError as exc:
@@ -649,7 +655,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unknown or not modes:
         msg = f"--modes must be a comma-separated subset of {','.join(MODES)}, got {args.modes!r}"
         raise CLIError(msg)
-    params = {name: getattr(args, name) for name in ("C", "alpha") if getattr(args, name)}
+    params = {
+        name: getattr(args, name) for name in ("C", "alpha") if getattr(args, name) is not None
+    }
     out = Path(args.json) if args.json else None
     if out is not None and (out.is_dir() or not out.parent.is_dir()):
         problem = "is a directory" if out.is_dir() else "has no such parent directory"
@@ -679,14 +687,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- parser
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(least: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _positive_float(text: str) -> float:
@@ -724,7 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="OpenAI-compatible API root (default OPENAI_BASE_URL)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="texts per request")
     p.add_argument(
-        "--max-retries", type=int, default=2, help="retries on 429/5xx/connection errors"
+        "--max-retries",
+        type=_non_negative_int,
+        default=2,
+        help="retries on 429/5xx/connection errors",
     )
     p.add_argument("--text-field", default="text", help="JSONL field with the text")
     p.add_argument("--id-field", default="id", help="JSONL field with the id (default: line no.)")

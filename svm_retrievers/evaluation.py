@@ -205,6 +205,13 @@ def _load_embeddings(
         if arr.ndim != 2 or arr.shape[0] != rows:
             msg = f"{path} has shape {arr.shape}, expected ({rows}, dim) rows in jsonl order"
             raise ValueError(msg)
+        if arr.dtype.kind not in "fiu":
+            msg = f"{path} holds {arr.dtype} values, expected numbers"
+            raise ValueError(msg)
+        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        if len(bad):
+            msg = f"{path} holds NaN or inf in {len(bad)} row(s), the first at row {bad[0]}"
+            raise ValueError(msg)
         out.append(arr)
     if out[0].shape[1] != out[1].shape[1]:
         msg = f"corpus.npy dim {out[0].shape[1]} != queries.npy dim {out[1].shape[1]}"

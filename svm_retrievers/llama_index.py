@@ -672,6 +672,7 @@ class SVMRetriever(BaseRetriever):
                 "similarity_top_k": self.similarity_top_k,
                 "mode": self.mode,
                 "filters": None if self.filters is None else self.filters.model_dump(mode="json"),
+                "score_threshold": self.score_threshold,
                 "embed_model": self._embed_model.class_name(),
                 "embed_model_name": getattr(self._embed_model, "model_name", None),
                 "nodes": skeletons,
@@ -689,7 +690,7 @@ class SVMRetriever(BaseRetriever):
         """Load a retriever written by :meth:`persist`.
 
         ``overrides`` replace saved settings (``similarity_top_k``, ``mode``, ``filters``,
-        ``callback_manager``, ``verbose``). Without ``embed_model``, the embedder saved with
+        ``score_threshold``, ``callback_manager``, ``verbose``). Without ``embed_model``, the embedder saved with
         the index is used, if there is one (else ``Settings.embed_model``).
         """
         core = SVMIndex.load(path)
@@ -715,6 +716,7 @@ class SVMRetriever(BaseRetriever):
             "similarity_top_k": extra.get("similarity_top_k", 4),
             "mode": extra.get("mode"),
             "filters": None if filters is None else MetadataFilters.model_validate(filters),
+            "score_threshold": extra.get("score_threshold"),
         }
         settings.update(overrides)
         if embed_model is None:

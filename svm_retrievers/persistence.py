@@ -50,7 +50,10 @@ MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _STEMS = r"(vectors|payload|embedder-[A-Za-z0-9_]{1,64}|cache-[a-z]{1,32})"
 _SAFE_NAME = re.compile(rf"^{_STEMS}-[0-9a-f]{{12}}\.(npy|json)$")
-_OWNED = re.compile(rf"^{_STEMS}-[0-9a-f]{{12}}\.(npy|json)$|^\.tmp-")
+# Only names this module writes: content-addressed data files and its own temporaries.
+_OWNED = re.compile(
+    rf"^{_STEMS}-[0-9a-f]{{12}}\.(npy|json)$|^\.tmp-[0-9a-f]{{32}}(\.npy|\.json|-manifest\.json)$"
+)
 
 
 class IndexFormatError(ValueError):
@@ -66,16 +69,19 @@ def save_index(
     if root.exists() and not root.is_dir():
         msg = f"cannot save the index to {str(root)!r}: it exists and is not a directory"
         raise FileExistsError(msg)
-    if (
-        root.is_dir()
-        and any(not _OWNED.match(c.name) for c in root.iterdir())
-        and not (root / MANIFEST).exists()
-    ):
-        msg = (
-            f"cannot save the index to {str(root)!r}: the directory is not empty and holds no"
-            f" {MANIFEST}; refusing to write into a directory that is not an index"
-        )
-        raise FileExistsError(msg)
+    if root.is_dir() and any(not _OWNED.match(c.name) for c in root.iterdir()):
+        if not (root / MANIFEST).exists():
+            msg = (
+                f"cannot save the index to {str(root)!r}: the directory is not empty and holds"
+                f" no {MANIFEST}; refusing to write into a directory that is not an index"
+            )
+            raise FileExistsError(msg)
+        if not _is_our_manifest(root / MANIFEST):
+            msg = (
+                f"cannot save the index to {str(root)!r}: its {MANIFEST} is not an"
+                " svm-retrievers index; refusing to overwrite it"
+            )
+            raise FileExistsError(msg)
     extra = {} if extra is None else extra
     _check_json("extra", extra)
     snap = index._snap
@@ -87,41 +93,66 @@ def save_index(
     except ValueError as exc:  # e.g. a lone surrogate ("\udc80") in a text or id
         msg = f"ids and texts must be valid Unicode to be saved as UTF-8 JSON: {exc}"
         raise TypeError(msg) from exc
+    state = _embedder_state(index.embedder)  # checked before any file is written
     root.mkdir(parents=True, exist_ok=True)
     with _dir_lock(root, exclusive=True):
-        _write_index(index, snap, payload_bytes, root, extra)
+        _write_index(index, snap, payload_bytes, root, extra, state)
+
+
+def _embedder_state(embedder: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The embedder's ``(config, arrays)``, checked to be savable without pickle."""
+    if embedder is None:
+        return None
+    to_state = getattr(embedder, "to_state", None)
+    if to_state is None:
+        msg = (
+            f"index.embedder ({type(embedder).__name__}) has no to_state(); it cannot"
+            " be saved. Set index.embedder = None to save without it."
+        )
+        raise TypeError(msg)
+    config, raw = to_state()
+    _check_json("embedder config", config)
+    arrays = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,64}", key):
+            msg = f"embedder array name {key!r} must match [A-Za-z0-9_]{{1,64}}"
+            raise ValueError(msg)
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            msg = f"embedder array {key!r} has dtype object, which cannot be saved without pickle"
+            raise TypeError(msg)
+        arrays[key] = arr
+    return config, arrays
+
+
+def _is_our_manifest(path: Path) -> bool:
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            return False
+        manifest = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
 
 
 def _write_index(
-    index: SVMIndex, snap: Any, payload_bytes: bytes, root: Path, extra: dict[str, Any]
+    index: SVMIndex,
+    snap: Any,
+    payload_bytes: bytes,
+    root: Path,
+    extra: dict[str, Any],
+    state: tuple[dict[str, Any], dict[str, np.ndarray]] | None,
 ) -> None:
     files: dict[str, dict[str, Any]] = {}
     vectors_name = _write_npy(root, "vectors", np.ascontiguousarray(snap.vectors), files)
     payload_name = _write_bytes(root, "payload", ".json", payload_bytes, files)
 
     embedder_entry = None
-    if index.embedder is not None:
-        to_state = getattr(index.embedder, "to_state", None)
-        if to_state is None:
-            msg = (
-                f"index.embedder ({type(index.embedder).__name__}) has no to_state(); it cannot"
-                " be saved. Set index.embedder = None to save without it."
-            )
-            raise TypeError(msg)
-        config, arrays = to_state()
-        _check_json("embedder config", config)
-        array_files = {}
-        for key, value in arrays.items():
-            if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", key):
-                msg = f"embedder array name {key!r} must match [A-Za-z0-9_]{{1,64}}"
-                raise ValueError(msg)
-            arr = np.asarray(value)
-            if arr.dtype == object:
-                msg = (
-                    f"embedder array {key!r} has dtype object, which cannot be saved without pickle"
-                )
-                raise TypeError(msg)
-            array_files[key] = _write_npy(root, f"embedder-{key}", arr, files)
+    if state is not None:
+        config, arrays = state
+        array_files = {
+            key: _write_npy(root, f"embedder-{key}", arr, files) for key, arr in arrays.items()
+        }
         embedder_entry = {"config": config, "arrays": array_files}
 
     # The warm start's per-corpus arrays, if a search built them: a loaded index then answers
@@ -152,8 +183,13 @@ def _write_index(
     manifest["manifest_sha256"] = _sha256(_dumps(manifest))
     _fsync_dir(root)  # the data files' renames are durable before the manifest names them
     tmp = root / f".tmp-{uuid.uuid4().hex}-{MANIFEST}"
-    _write_durably(tmp, _dumps(manifest))
-    os.replace(tmp, root / MANIFEST)
+    try:
+        _write_durably(tmp, _dumps(manifest))
+        os.replace(tmp, root / MANIFEST)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     _fsync_dir(root)
     for child in root.iterdir():
         if child.name != MANIFEST and child.name not in files and _OWNED.match(child.name):
@@ -201,8 +237,13 @@ def _write_bytes(
         target.exists() and target.stat().st_size == len(data) and _file_sha256(target) == digest
     ):
         tmp = root / f".tmp-{uuid.uuid4().hex}{suffix}"
-        _write_durably(tmp, data)
-        os.replace(tmp, target)
+        try:
+            _write_durably(tmp, data)
+            os.replace(tmp, target)
+        except BaseException:  # e.g. a full disk: leave no partial temporary behind
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
     files[name] = {"sha256": digest, "size": len(data)}
     return name
 

@@ -4,8 +4,9 @@
 ``openai`` client asks for base64 by default), ``dimensions``, usage, and deterministic unit
 vectors derived from each text (a hashed bag of words, so texts sharing words are similar).
 Set ``server.fail_status`` to answer every request with that HTTP error, or
-``server.drop_vectors`` to return fewer vectors than inputs. Every request body is kept in
-``server.requests``.
+``server.drop_vectors`` to return fewer vectors than inputs, ``server.html`` to answer 200
+with a web page (a base URL that is not an API root), ``server.omit_index`` to leave the
+``index`` field out of each item. Every request body is kept in ``server.requests``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class OpenAICompatibleServer:
         self.api_key = api_key
         self.fail_status: int | None = None
         self.drop_vectors = 0
+        self.html = False
+        self.omit_index = False
         self.requests: list[dict[str, Any]] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -77,6 +80,8 @@ class OpenAICompatibleServer:
         """Back to answering normally; forget recorded requests."""
         self.fail_status = None
         self.drop_vectors = 0
+        self.html = False
+        self.omit_index = False
         self.requests.clear()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -114,6 +119,14 @@ class OpenAICompatibleServer:
                     self._error(400, "invalid_json", "Request body is not JSON.")
                     return
                 server.requests.append(request)
+                if server.html:
+                    page = b"<html><body>Not an API</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 if server.fail_status is not None:
                     code, message = ERRORS.get(server.fail_status, ("error", "Failure."))
                     self._error(server.fail_status, code, message)
@@ -144,7 +157,10 @@ class OpenAICompatibleServer:
                         if fmt == "base64"
                         else vec.tolist()
                     )
-                    data.append({"object": "embedding", "index": i, "embedding": embedding})
+                    item = {"object": "embedding", "index": i, "embedding": embedding}
+                    if server.omit_index:
+                        del item["index"]
+                    data.append(item)
                 tokens = sum(len(t.split()) for t in inputs)
                 self._send(
                     200,

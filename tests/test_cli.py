@@ -187,6 +187,9 @@ def test_openai_index_and_query_against_local_server(
     err = errors_of(capsys, ["query", str(out), "cat", "--embedder", "offline"])
     assert "built with the 'openai' embedder, not 'offline'" in err
 
+    err = errors_of(capsys, ["query", str(out), ""])  # the API refuses empty strings
+    assert "cannot embed the query" in err and "empty" in err
+
     monkeypatch.delenv("OPENAI_API_KEY")
     err = errors_of(capsys, ["query", str(out), "young cat"])
     assert "no API key" in err and "OPENAI_API_KEY" in err
@@ -446,6 +449,28 @@ def test_query_errors(
     assert "built with the 'offline-tfidf-svd' embedder, not 'openai'" in err
     err = errors_of(capsys, ["query", idx, "cats", "--model", "gpt"])
     assert "built with the 'offline-tfidf-svd' embedder, not model 'gpt'" in err
+
+
+def test_alpha_zero_is_used_not_dropped(
+    offline_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def hybrid(*extra: str) -> list[float]:
+        args = ["query", str(offline_index), "python tuples", "--mode", "hybrid", "--json"]
+        assert main([*args, "-k", "8", *extra]) == 0
+        return [r["hybrid_score"] for r in json.loads(capsys.readouterr().out)["results"]]
+
+    default, zero = hybrid(), hybrid("--alpha", "0")
+    assert zero != default and zero == hybrid("--alpha", "0.0")
+
+
+def test_negative_max_retries_is_a_usage_error(
+    tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["index", str(docs_dir), str(tmp_path / "i"), "--embedder", "openai"]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--max-retries", "-1"])
+    assert info.value.code == 2
+    assert "--max-retries: expected an integer >= 0, got '-1'" in capsys.readouterr().err
 
 
 def test_query_index_without_embedder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -204,6 +204,23 @@ def test_environment_fallbacks(
     np.testing.assert_allclose(emb.embed_query("alpha"), text_vector("alpha"), rtol=1e-6)
 
 
+@pytest.mark.parametrize("encoding_format", [None, "float"])
+async def test_a_web_page_instead_of_an_api_is_an_embedding_error(
+    live: OpenAICompatibleServer, encoding_format: str | None
+) -> None:
+    live.html = True
+    emb = make(live, encoding_format=encoding_format)
+    with pytest.raises(EmbeddingError, match="not an embeddings list.*base URL"):
+        emb.embed(TEXTS)
+    with pytest.raises(EmbeddingError, match="not an embeddings list"):
+        await emb.aembed_query("alpha")
+
+
+def test_items_without_index_are_taken_in_order(live: OpenAICompatibleServer) -> None:
+    live.omit_index = True
+    np.testing.assert_allclose(make(live).embed(TEXTS), expected(TEXTS), atol=1e-6)
+
+
 def test_bad_input() -> None:
     emb = OpenAIEmbedder(api_key="k")
     with pytest.raises(ValueError, match="empty"):
@@ -221,6 +238,13 @@ def test_bad_input() -> None:
     ]:
         with pytest.raises(ValueError, match=match):
             OpenAIEmbedder(**kwargs)  # type: ignore[arg-type]
+    for kwargs, match in [
+        ({"timeout": None}, "timeout must be a number"),
+        ({"timeout": "5"}, "timeout must be a number"),
+        ({"base_url": 5}, "base_url must be a str"),
+    ]:
+        with pytest.raises(TypeError, match=match):
+            OpenAIEmbedder(api_key="k", **kwargs)  # type: ignore[arg-type]
 
 
 def test_state_has_no_key_and_round_trips(

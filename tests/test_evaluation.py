@@ -220,6 +220,16 @@ def test_evaluate_bad_input(tmp_path):
     np.save(emb / "queries.npy", np.zeros((3, 12), dtype=np.float32))
     with pytest.raises(ValueError, match=r"queries\.npy"):
         evaluate(root, embeddings=emb)
+    corpus = np.load(emb / "corpus.npy")
+    corpus[4, 2] = np.nan  # was dropped as a "zero vector", lowering the metrics silently
+    np.save(emb / "corpus.npy", corpus)
+    with pytest.raises(
+        ValueError, match=r"corpus\.npy holds NaN or inf in 1 row\(s\), the first at row 4"
+    ):
+        evaluate(root, embeddings=emb)
+    np.save(emb / "corpus.npy", np.full((30, 12), "x"))
+    with pytest.raises(ValueError, match=r"corpus\.npy holds <U1 values"):
+        evaluate(root, embeddings=emb)
 
 
 @pytest.mark.skipif(not (DATA / "cranfield").is_dir(), reason="shared data absent")

@@ -368,6 +368,17 @@ def test_persist_and_load_round_trip(tmp_path, model):
     assert len(override.retrieve(q)) == 5
 
 
+def test_persist_keeps_the_score_threshold(tmp_path, model):
+    retriever = SVMRetriever.from_defaults(
+        nodes=corpus_nodes(), embed_model=model, similarity_top_k=8, score_threshold=1.0
+    )
+    retriever.persist(tmp_path / "svm")
+    loaded = SVMRetriever.from_persist_dir(tmp_path / "svm", embed_model=model)
+    assert loaded.score_threshold == 1.0 and loaded.retrieve("sweet red fruit") == []
+    off = SVMRetriever.from_persist_dir(tmp_path / "svm", embed_model=model, score_threshold=None)
+    assert off.score_threshold is None and len(off.retrieve("sweet red fruit")) == 8
+
+
 def test_persist_documents_round_trip(tmp_path, model):
     docs = [Document(text="apples and pears", id_="d1", metadata={"k": 1})]
     retriever = SVMRetriever.from_defaults(nodes=docs, embed_model=model)

@@ -86,6 +86,38 @@ def test_refuses_to_write_into_a_foreign_directory(index, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_refuses_to_overwrite_a_manifest_that_is_not_ours(index, tmp_path):
+    web_app = '{"name": "my app", "start_url": "/"}'
+    (tmp_path / "manifest.json").write_text(web_app)
+    (tmp_path / "index.html").write_text("<html></html>")
+    with pytest.raises(FileExistsError, match="its manifest.json is not an svm-retrievers index"):
+        index.save(tmp_path)
+    assert (tmp_path / "manifest.json").read_text() == web_app
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "manifest.json"]
+
+
+def test_user_files_named_like_temporaries_are_kept(index, tmp_path):
+    (tmp_path / ".tmp-draft.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not an index"):
+        index.save(tmp_path)
+    index.save(tmp_path / "idx")
+    (tmp_path / "idx" / ".tmp-backup.json").write_text("mine")
+    stale = tmp_path / "idx" / f".tmp-{'0' * 32}.npy"  # what a killed save leaves
+    stale.write_bytes(b"partial")
+    index.save(tmp_path / "idx")
+    assert (tmp_path / "idx" / ".tmp-backup.json").read_text() == "mine"
+    assert not stale.exists()
+    assert len(SVMIndex.load(tmp_path / "idx")) == len(index)
+
+
+def test_an_unsavable_embedder_is_refused_before_any_file_is_written(index, tmp_path):
+    copy = SVMIndex.from_embeddings(index.vectors, index.ids)
+    copy.embedder = object()
+    with pytest.raises(TypeError, match="has no to_state"):
+        copy.save(tmp_path / "idx")
+    assert not (tmp_path / "idx").exists()
+
+
 def test_metadata_must_be_json(tmp_path):
     bad = SVMIndex.from_embeddings(np.eye(2), metadatas=[{"x": object()}, {}])
     with pytest.raises(TypeError, match="JSON-serializable"):

@@ -75,9 +75,15 @@ class OpenAIEmbedder:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             msg = f"max_retries must be an integer >= 0, got {max_retries!r}"
             raise ValueError(msg)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            msg = f"timeout must be a number of seconds, got {timeout!r}"
+            raise TypeError(msg)
         if not timeout > 0:
             msg = f"timeout must be > 0 seconds, got {timeout!r}"
             raise ValueError(msg)
+        if base_url is not None and not isinstance(base_url, str):
+            msg = f"base_url must be a str or None, got {type(base_url).__name__}"
+            raise TypeError(msg)
         if encoding_format not in (None, "float", "base64"):
             msg = f"encoding_format must be None, 'float' or 'base64', got {encoding_format!r}"
             raise ValueError(msg)
@@ -177,9 +183,10 @@ class OpenAIEmbedder:
                 response = self.client.embeddings.create(**self._request_kwargs(batch))
             except openai.OpenAIError as exc:
                 raise self._wrap(exc) from exc
-            except ValueError as exc:  # the client's own "No embedding data received"
-                msg = f"{self._where()} returned an unusable response: {exc}"
-                raise EmbeddingError(msg) from exc
+            except (ValueError, AttributeError, TypeError) as exc:
+                # The client's own "No embedding data received", or its parser failing on a
+                # body that is not JSON (a web page at the base URL).
+                raise self._unusable(exc) from exc
             parts.append(self._decode(response, len(batch)))
         return self._stack(parts)
 
@@ -193,9 +200,10 @@ class OpenAIEmbedder:
                 response = await self.async_client.embeddings.create(**self._request_kwargs(batch))
             except openai.OpenAIError as exc:
                 raise self._wrap(exc) from exc
-            except ValueError as exc:
-                msg = f"{self._where()} returned an unusable response: {exc}"
-                raise EmbeddingError(msg) from exc
+            except (ValueError, AttributeError, TypeError) as exc:
+                # The client's own "No embedding data received", or its parser failing on a
+                # body that is not JSON (a web page at the base URL).
+                raise self._unusable(exc) from exc
             parts.append(self._decode(response, len(batch)))
         return self._stack(parts)
 
@@ -220,6 +228,13 @@ class OpenAIEmbedder:
         base = self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         return f"the embeddings endpoint at {base} (model {self.model!r})"
 
+    def _unusable(self, what: object) -> EmbeddingError:
+        msg = (
+            f"{self._where()} returned a response that is not an embeddings list:"
+            f" {str(what)[:80]!r} (is the base URL an OpenAI-compatible API root, ending in /v1?)"
+        )
+        return EmbeddingError(msg)
+
     def _wrap(self, exc: openai.OpenAIError) -> EmbeddingError:
         if isinstance(exc, EmbeddingError):
             return exc
@@ -243,11 +258,19 @@ class OpenAIEmbedder:
         return EmbeddingError(msg)
 
     def _decode(self, response: Any, expected: int) -> np.ndarray:
-        data = list(getattr(response, "data", None) or [])
+        if isinstance(response, (str, bytes)) or not hasattr(response, "data"):
+            raise self._unusable(response)
+        data = list(response.data or [])
         if len(data) != expected:
             msg = f"{self._where()} returned {len(data)} vectors for {expected} input texts"
             raise EmbeddingError(msg)
-        order = [getattr(item, "index", i) for i, item in enumerate(data)]
+        # Servers that leave out "index" answer in input order.
+        order = [
+            i if getattr(item, "index", None) is None else item.index for i, item in enumerate(data)
+        ]
+        if not all(isinstance(i, int) for i in order):
+            msg = f"{self._where()} returned non-integer vector indices {order[:10]}"
+            raise EmbeddingError(msg)
         if sorted(order) != list(range(expected)):
             msg = (
                 f"{self._where()} returned vector indices {sorted(order)[:10]}, "
