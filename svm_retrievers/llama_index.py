@@ -690,8 +690,8 @@ class SVMRetriever(BaseRetriever):
         """Load a retriever written by :meth:`persist`.
 
         ``overrides`` replace saved settings (``similarity_top_k``, ``mode``, ``filters``,
-        ``score_threshold``, ``callback_manager``, ``verbose``). Without ``embed_model``, the embedder saved with
-        the index is used, if there is one (else ``Settings.embed_model``).
+        ``score_threshold``, ``callback_manager``, ``verbose``). Without ``embed_model``, the
+        embedder saved with the index is used, if there is one (else ``Settings.embed_model``).
         """
         core = SVMIndex.load(path)
         if embed_model is None and core.embedder is not None:

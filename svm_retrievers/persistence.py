@@ -126,13 +126,15 @@ def _embedder_state(embedder: Any) -> tuple[dict[str, Any], dict[str, np.ndarray
 
 
 def _is_our_manifest(path: Path) -> bool:
+    """Whether ``path`` is an index manifest, even a damaged one (which a save may replace)."""
     try:
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            return False
-        manifest = json.loads(path.read_bytes())
+        if path.stat().st_size <= MAX_MANIFEST_BYTES:
+            manifest = json.loads(path.read_bytes())
+            return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
     except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
+        pass
+    # Not readable as JSON: ours if the index's own data files lie beside it.
+    return any(_SAFE_NAME.match(child.name) for child in path.parent.iterdir())
 
 
 def _write_index(

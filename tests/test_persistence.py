@@ -94,6 +94,12 @@ def test_refuses_to_overwrite_a_manifest_that_is_not_ours(index, tmp_path):
         index.save(tmp_path)
     assert (tmp_path / "manifest.json").read_text() == web_app
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "manifest.json"]
+    damaged = tmp_path / "damaged"
+    index.save(damaged)
+    text = (damaged / "manifest.json").read_text()
+    (damaged / "manifest.json").write_text(text[: len(text) // 2])  # still ours: replaceable
+    index.save(damaged)
+    assert len(SVMIndex.load(damaged)) == len(index)
 
 
 def test_user_files_named_like_temporaries_are_kept(index, tmp_path):
