@@ -25,6 +25,7 @@ from . import __version__
 from .embeddings import EmbeddingError, OfflineEmbedder
 from .index import SVMIndex
 from .params import DEFAULT_MODE
+from .persistence import check_save_target
 from .scoring import top_k
 from .validation import MODES
 
@@ -224,9 +225,10 @@ def _embedder_name(embedder: Any) -> str:
 # ---------------------------------------------------------------------------------- index
 def cmd_index(args: argparse.Namespace) -> int:
     source, out = Path(args.source), Path(args.out)
-    if out.exists() and not out.is_dir():
-        msg = f"output {str(out)!r} exists and is not a directory"
-        raise CLIError(msg)
+    try:  # before embedding, which may be a paid run
+        check_save_target(out)
+    except OSError as exc:
+        raise CLIError(str(exc)) from exc
     embedder = make_embedder(args)
     ids, texts, metas = read_source(source, args.text_field, args.id_field)
     blank = [i for i, t in enumerate(texts) if not t.strip()]
@@ -264,7 +266,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         index.save(out, extra=extra)
     except (OSError, TypeError, ValueError) as exc:  # TypeError: NaN metadata, lone surrogates
-        msg = f"cannot save the index to {str(out)!r}: {exc}"
+        said = str(exc)
+        msg = (
+            said
+            if said.startswith("cannot save")
+            else f"cannot save the index to {str(out)!r}: {said}"
+        )
         raise CLIError(msg) from exc
     print(
         f"indexed {len(index)} documents ({index.dim} dims, {_embedder_name(embedder)}) into {out}"

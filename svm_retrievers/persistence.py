@@ -66,6 +66,28 @@ def save_index(
 ) -> None:
     """Write ``index`` to the directory ``path`` atomically (see the module docstring)."""
     root = Path(path)
+    check_save_target(root)
+    extra = {} if extra is None else extra
+    _check_json("extra", extra)
+    snap = index._snap
+    metadatas = [dict(m) for m in snap.metadatas]
+    _check_json("metadata", metadatas)
+    payload = {"ids": list(snap.ids), "texts": list(snap.texts), "metadatas": metadatas}
+    try:  # encoded before any file is written: a text that cannot be saved leaves no trace
+        payload_bytes = _dumps(payload)
+    except ValueError as exc:  # e.g. a lone surrogate ("\udc80") in a text or id
+        msg = f"ids and texts must be valid Unicode to be saved as UTF-8 JSON: {exc}"
+        raise TypeError(msg) from exc
+    state = _embedder_state(index.embedder)  # checked before any file is written
+    root.mkdir(parents=True, exist_ok=True)
+    with _dir_lock(root, exclusive=True):
+        _write_index(index, snap, payload_bytes, root, extra, state)
+
+
+def check_save_target(path: str | os.PathLike[str]) -> None:
+    """Raise ``FileExistsError`` unless an index may be saved to ``path``: a new or empty
+    directory, or one holding an index (never a file, or a directory of other files)."""
+    root = Path(path)
     if root.exists() and not root.is_dir():
         msg = f"cannot save the index to {str(root)!r}: it exists and is not a directory"
         raise FileExistsError(msg)
@@ -82,21 +104,6 @@ def save_index(
                 " svm-retrievers index; refusing to overwrite it"
             )
             raise FileExistsError(msg)
-    extra = {} if extra is None else extra
-    _check_json("extra", extra)
-    snap = index._snap
-    metadatas = [dict(m) for m in snap.metadatas]
-    _check_json("metadata", metadatas)
-    payload = {"ids": list(snap.ids), "texts": list(snap.texts), "metadatas": metadatas}
-    try:  # encoded before any file is written: a text that cannot be saved leaves no trace
-        payload_bytes = _dumps(payload)
-    except ValueError as exc:  # e.g. a lone surrogate ("\udc80") in a text or id
-        msg = f"ids and texts must be valid Unicode to be saved as UTF-8 JSON: {exc}"
-        raise TypeError(msg) from exc
-    state = _embedder_state(index.embedder)  # checked before any file is written
-    root.mkdir(parents=True, exist_ok=True)
-    with _dir_lock(root, exclusive=True):
-        _write_index(index, snap, payload_bytes, root, extra, state)
 
 
 def _embedder_state(embedder: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:

@@ -361,7 +361,9 @@ def test_index_refuses_a_folder_that_is_not_an_index(
     target = tmp_path / "mine"
     target.mkdir()
     (target / "precious.txt").write_text("keep me")
-    assert "cannot save the index" in errors_of(capsys, ["index", str(docs_dir), str(target)])
+    err = errors_of(capsys, ["index", str(docs_dir), str(target)])
+    assert err.count("cannot save the index") == 1 and "not an index" in err
+    assert "fitting" not in err and "embedding" not in err  # refused before any embedding
     assert (target / "precious.txt").read_text() == "keep me"
 
 
