@@ -637,6 +637,17 @@ class SVMIndex:
                 if isinstance(value, np.ndarray):  # == would compare element-wise
                     msg = f"where[{key!r}] is an array: give the required value itself"
                     raise TypeError(msg)
+                if (
+                    isinstance(value, Mapping)
+                    and value
+                    and all(isinstance(k, str) and k.startswith("$") for k in value)
+                ):  # Chroma/Mongo-style operators would silently match nothing
+                    msg = (
+                        f"where[{key!r}] = {dict(value)!r} looks like an operator filter; a dict"
+                        " filter matches values by ==. Give a callable instead, e.g."
+                        f" lambda m: m.get({key!r}) >= ..."
+                    )
+                    raise ValueError(msg)
                 column = _metadata_column(snap, key)
                 rows = [r for r in rows if (x := column[r]) is not _MISSING and x == value]
         elif where is not None:

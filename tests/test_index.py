@@ -500,6 +500,11 @@ def test_filter_that_excludes_everything_returns_nothing(small):
     assert scores.ids == [] and scores.svm.shape == (0,)
     with pytest.raises(TypeError, match=r"where\['group'\] is an array"):
         index.search(np.ones(12), where={"group": np.array([1, 2])})
+    with pytest.raises(
+        ValueError, match=r"where\['group'\] = \{'\$gte': 1\} looks like an operator"
+    ):
+        index.search(np.ones(12), where={"group": {"$gte": 1}})
+    assert index.search(np.ones(12), where={"group": {"gte": 1}}) == []  # a plain dict value
 
 
 def test_where_predicate_cannot_modify_stored_metadata(small):
