@@ -265,13 +265,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     extra = {"cli": {"source": str(source), "embedder": args.embedder}}
     try:
         index.save(out, extra=extra)
+    except FileExistsError as exc:  # check_save_target's own message names the folder
+        raise CLIError(str(exc)) from exc
     except (OSError, TypeError, ValueError) as exc:  # TypeError: NaN metadata, lone surrogates
-        said = str(exc)
-        msg = (
-            said
-            if said.startswith("cannot save")
-            else f"cannot save the index to {str(out)!r}: {said}"
-        )
+        msg = f"cannot save the index to {str(out)!r}: {exc}"
         raise CLIError(msg) from exc
     print(
         f"indexed {len(index)} documents ({index.dim} dims, {_embedder_name(embedder)}) into {out}"

@@ -51,9 +51,7 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _STEMS = r"(vectors|payload|embedder-[A-Za-z0-9_]{1,64}|cache-[a-z]{1,32})"
 _SAFE_NAME = re.compile(rf"^{_STEMS}-[0-9a-f]{{12}}\.(npy|json)$")
 # Only names this module writes: content-addressed data files and its own temporaries.
-_OWNED = re.compile(
-    rf"^{_STEMS}-[0-9a-f]{{12}}\.(npy|json)$|^\.tmp-[0-9a-f]{{32}}(\.npy|\.json|-manifest\.json)$"
-)
+_OWNED = re.compile(rf"{_SAFE_NAME.pattern}|^\.tmp-[0-9a-f]{{32}}(\.npy|\.json|-manifest\.json)$")
 
 
 class IndexFormatError(ValueError):
